@@ -1,0 +1,65 @@
+"""The capture layer's contract: packet sources yield ``Record`` values; ``decode`` turns them into Packets.
+
+A reader streams its file: memory does not grow with the file size. When the file is damaged the reader
+yields every record before the damage and then raises ``CaptureFormatError`` naming the file and offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One packet record as stored in a capture file, before any header is decoded."""
+
+    number: int
+    """1-based packet number within the file (non-packet blocks are not counted)."""
+    ts_ns: int
+    interface: int
+    linktype: int
+    caplen: int
+    wirelen: int
+    data: bytes
+    offset: int
+    """Byte offset of the record (its header or block) in the decompressed file."""
+
+
+class CaptureReader(Protocol):
+    """A streaming reader of one capture file."""
+
+    path: str
+
+    @property
+    def format(self) -> str:
+        """``pcap``, ``pcap-nsec``, ``pcapng``, prefixed ``gzip+`` when compressed."""
+        ...
+
+    @property
+    def linktypes(self) -> tuple[int, ...]:
+        """Link types seen so far (one per pcap file; one per interface in pcapng)."""
+        ...
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the underlying file consumed so far (for progress reporting)."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """Size of the file on disk."""
+        ...
+
+    def sha256(self) -> str:
+        """SHA-256 of the file as stored; complete once iteration has ended (normally or by error)."""
+        ...
+
+    def __iter__(self) -> Iterator[Record]:
+        """Records in file order; raises ``CaptureFormatError`` after the last good record of a damaged file."""
+        ...
+
+    def close(self) -> None:
+        """Release the file."""
+        ...

@@ -1,0 +1,165 @@
+"""Buffered, hashing byte streams under the capture readers.
+
+``ByteStream`` hands out exact-length slices from large chunks so per-record reads cost little, tracks the
+offset in the (decompressed) stream and keeps a SHA-256 of the file as stored on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import zlib
+from typing import Protocol
+
+from wardwatch.errors import CaptureFormatError
+
+CHUNK = 1 << 20
+
+
+class Readable(Protocol):
+    """Anything with ``read(n) -> bytes`` (a file, a decompressor)."""
+
+    def read(self, n: int = -1, /) -> bytes:
+        """Up to ``n`` bytes; empty at the end."""
+        ...
+
+
+class HashingFile:
+    """A read-only file wrapper that hashes every byte read from the file on disk."""
+
+    def __init__(self, raw: Readable) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.consumed = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Read up to ``n`` bytes and add them to the hash."""
+        data = self._raw.read(n)
+        self._hash.update(data)
+        self.consumed += len(data)
+        return data
+
+    def readable(self) -> bool:
+        """Always True (lets ``gzip.GzipFile`` wrap it)."""
+        return True
+
+    def drain(self) -> None:
+        """Hash the rest of the file without interpreting it."""
+        while chunk := self.read(CHUNK):
+            del chunk
+
+    def hexdigest(self) -> str:
+        """Hex SHA-256 of what has been read."""
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        """Close the file on disk."""
+        close = getattr(self._raw, "close", None)
+        if close is not None:
+            close()
+
+
+class ByteStream:
+    """Exact-length reads over a (possibly decompressing) file, with the current offset."""
+
+    def __init__(self, path: str, hashing: HashingFile, source: Readable) -> None:
+        self.path = path
+        self.hashing = hashing
+        self._src = source
+        self._buf = b""
+        self._pos = 0
+        self._base = 0
+
+    @property
+    def offset(self) -> int:
+        """Offset of the next unread byte in the decompressed stream."""
+        return self._base + self._pos
+
+    def read(self, n: int) -> bytes:
+        """Exactly ``n`` bytes, or fewer only at the end of the stream."""
+        pos = self._pos
+        end = pos + n
+        if end <= len(self._buf):
+            self._pos = end
+            return self._buf[pos:end]
+        return self._read_slow(n)
+
+    def _read_slow(self, n: int) -> bytes:
+        rest = self._buf[self._pos :]
+        self._base += self._pos  # everything before the position is consumed and dropped
+        parts = [rest]
+        have = len(rest)
+        while have < n:
+            chunk = self._raw_read(max(CHUNK, n - have))
+            if not chunk:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts) if len(parts) > 1 else rest
+        self._buf = data
+        take = min(n, len(data))
+        self._pos = take
+        return data[:take]
+
+    def peek(self, n: int) -> bytes:
+        """Up to ``n`` bytes without consuming them."""
+        start = self.offset
+        data = self.read(n)
+        # rewind within the buffer: read() always leaves the returned bytes in the buffer
+        self._pos -= len(data)
+        assert self.offset == start
+        return data
+
+    def _raw_read(self, n: int) -> bytes:
+        try:
+            return self._src.read(n)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise CaptureFormatError(self.path, self.offset, f"compressed stream is damaged: {exc}") from exc
+
+    def fail(self, offset: int, message: str) -> CaptureFormatError:
+        """Finish hashing the file and build the error to raise (offset = where the damage starts)."""
+        with contextlib.suppress(OSError):
+            self.hashing.drain()
+        return CaptureFormatError(self.path, offset, message)
+
+
+class StreamReader:
+    """Shared plumbing of the file readers: the stream, the file size and the link types seen."""
+
+    format_name = "?"
+
+    def __init__(self, stream: ByteStream, size: int, compressed: bool) -> None:
+        self.path = stream.path
+        self._stream = stream
+        self._size = size
+        self._compressed = compressed
+        self._linktypes: dict[int, None] = {}
+
+    @property
+    def format(self) -> str:
+        """Format name, prefixed ``gzip+`` when the file is compressed."""
+        return ("gzip+" if self._compressed else "") + self.format_name
+
+    @property
+    def linktypes(self) -> tuple[int, ...]:
+        """Link types seen so far, in order of appearance."""
+        return tuple(self._linktypes)
+
+    @property
+    def size(self) -> int:
+        """Size of the file on disk."""
+        return self._size
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the file on disk consumed so far."""
+        return self._stream.hashing.consumed
+
+    def sha256(self) -> str:
+        """SHA-256 of the file as stored (complete after iteration)."""
+        return self._stream.hashing.hexdigest()
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._stream.hashing.close()

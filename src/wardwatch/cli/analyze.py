@@ -1,0 +1,125 @@
+"""``wardwatch analyze``: capture files -> inventory, flows and map, stored and optionally as JSON."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from wardwatch import __version__
+from wardwatch.cli.common import DEFAULT_DB, DbOption, Exit, err, fail, open_store, output
+from wardwatch.engine import Engine
+from wardwatch.errors import StoreError
+from wardwatch.report.json_doc import analysis_document, write_json
+
+
+def analyze(
+    captures: Annotated[list[Path], typer.Argument(help="pcap / pcapng files (optionally gzip-compressed).")],
+    db: DbOption = DEFAULT_DB,
+    json_out: Annotated[
+        str | None,
+        typer.Option(
+            "--json", envvar="WARDWATCH_JSON", help="Also write the analysis document to FILE ('-' = stdout)."
+        ),
+    ] = None,
+    store: Annotated[
+        bool,
+        typer.Option("--store/--no-store", envvar="WARDWATCH_STORE", help="Write results to the database."),
+    ] = True,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", envvar="WARDWATCH_QUIET", help="No progress bar or summary.")
+    ] = False,
+) -> None:
+    """Analyse capture files passively: devices, flows and the communication map.
+
+    Exit code 3 when a file could not be read completely; everything read before the damage is kept.
+    """
+    started = time.monotonic()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[packets]:>10,} packets"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    )
+    sizes = {str(p): p.stat().st_size if p.is_file() else 0 for p in captures}
+    tracker = _ProgressTracker(progress, sizes)
+    with progress:
+        tracker.task = progress.add_task("reading", total=sum(sizes.values()) or None, packets=0)
+        result = Engine().analyze(captures, tracker.update)
+    analysis = result.analysis
+    for error in result.errors:
+        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+    if store:
+        with open_store(db) as st:
+            try:
+                st.ingest(analysis, __version__, time.time_ns())
+            except StoreError as exc:
+                raise fail(str(exc)) from exc
+    if json_out is not None:
+        with output(json_out) as fh:
+            write_json(analysis_document(analysis), fh)
+    if not quiet:
+        elapsed = time.monotonic() - started
+        packets = sum(c.packets for c in analysis.captures)
+        summary = Table(title="Analysis summary", show_header=False)
+        summary.add_column("what")
+        summary.add_column("value", justify="right")
+        summary.add_row("capture files", f"{len(analysis.captures)} read, {len(result.errors)} with errors")
+        summary.add_row("packets", f"{packets:,}")
+        summary.add_row("devices", f"{len(analysis.devices):,}")
+        summary.add_row("flows", f"{len(analysis.flows):,}")
+        summary.add_row("map edges", f"{len(analysis.edges):,}")
+        summary.add_row("packets not fully analysed", f"{sum(s.count for s in analysis.skipped):,}")
+        summary.add_row("elapsed", f"{elapsed:.2f} s ({packets / elapsed if elapsed else 0:,.0f} packets/s)")
+        if store:
+            summary.add_row("database", db)
+        err.print(summary)
+    if result.errors:
+        raise typer.Exit(int(Exit.INPUT))
+
+
+class _ProgressTracker:
+    """Turns per-file progress callbacks into one bar over all files."""
+
+    def __init__(self, progress: Progress, sizes: dict[str, int]) -> None:
+        self.progress = progress
+        self.sizes = sizes
+        self.task: TaskID | None = None
+        self.path: str | None = None
+        self.bytes_base = 0
+        self.packets_base = 0
+        self.last_bytes = 0
+        self.last_packets = 0
+
+    def update(self, path: str, done: int, _total: int, packets: int) -> None:
+        """Engine progress callback."""
+        if path != self.path:
+            if self.path is not None:
+                self.bytes_base += self.sizes.get(self.path, self.last_bytes)
+                self.packets_base += self.last_packets
+            self.path = path
+        self.last_bytes, self.last_packets = done, packets
+        if self.task is not None:
+            self.progress.update(
+                self.task,
+                description=Path(path).name,
+                completed=self.bytes_base + done,
+                packets=self.packets_base + packets,
+            )

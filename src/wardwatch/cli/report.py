@@ -1,0 +1,28 @@
+"""``wardwatch report``: the single-file HTML report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from wardwatch import __version__
+from wardwatch.cli.common import DEFAULT_DB, DbOption, err, open_store, output
+from wardwatch.report.html import render_html
+
+
+def report(
+    html: Annotated[
+        str,
+        typer.Option("--html", envvar="WARDWATCH_HTML", help="Write the self-contained HTML report to FILE."),
+    ],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Write one self-contained HTML page: inventory table and interactive communication map."""
+    with open_store(db) as store:
+        analysis = store.analysis()
+    page = render_html(analysis, __version__)
+    with output(html) as fh:
+        fh.write(page)
+    if html != "-":
+        err.print(f"report written to {html} ({len(analysis.devices)} devices, {len(analysis.edges)} map edges)")

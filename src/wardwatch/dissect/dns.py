@@ -1,0 +1,161 @@
+"""DNS (RFC 1035 §4) and multicast DNS (RFC 6762) answers: which name belongs to which address.
+
+Only responses are read. A/AAAA records map a name to an address; PTR records under in-addr.arpa /
+ip6.arpa map an address to a name. mDNS answers are the responder speaking for itself (high confidence);
+unicast DNS answers are what a resolver says about some host (lower confidence; CDN names are common).
+The cache-flush bit of mDNS (top bit of the class) is masked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from wardwatch.dissect.interface import MalformedPacket, Selector, observe
+from wardwatch.dissect.wire import read_name
+from wardwatch.model.addr import ip_str
+from wardwatch.model.observation import Attribute, Observation, PacketRef, SubjectKind
+from wardwatch.model.packet import Packet
+
+TYPE_A = 1
+TYPE_CNAME = 5
+TYPE_PTR = 12
+TYPE_AAAA = 28
+MDNS_PORT = 5353
+LLMNR_PORT = 5355
+#: More records than this in one message is not a real answer (cap on work per packet).
+MAX_RECORDS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One resource record: owner name, type, class (cache-flush bit masked) and raw rdata position."""
+
+    name: str
+    rtype: int
+    rclass: int
+    rdata_pos: int
+    rdata_len: int
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A parsed DNS message: header fields, question names and all resource records."""
+
+    ident: int
+    flags: int
+    questions: tuple[str, ...]
+    records: tuple[Record, ...]
+    """Answer, authority and additional records, in order."""
+
+    @property
+    def is_response(self) -> bool:
+        """QR bit."""
+        return bool(self.flags & 0x8000)
+
+    @property
+    def rcode(self) -> int:
+        """Response code (0 = no error)."""
+        return self.flags & 0x000F
+
+
+def parse_message(data: bytes) -> Message:
+    """Parse a DNS message (header, questions, records) without interpreting rdata."""
+    if len(data) < 12:
+        raise MalformedPacket("DNS message shorter than its header")
+    ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
+    if qd + an + ns + ar > MAX_RECORDS:
+        raise MalformedPacket(f"DNS message claims {qd + an + ns + ar} entries")
+    pos = 12
+    questions = []
+    for _ in range(qd):
+        name, pos = read_name(data, pos)
+        if pos + 4 > len(data):
+            raise MalformedPacket("DNS question cut short")
+        pos += 4
+        questions.append(name)
+    records = []
+    for _ in range(an + ns + ar):
+        name, pos = read_name(data, pos)
+        if pos + 10 > len(data):
+            raise MalformedPacket("DNS record header cut short")
+        rtype, rclass, _ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
+        pos += 10
+        if pos + rdlen > len(data):
+            raise MalformedPacket("DNS record data cut short")
+        records.append(Record(name, rtype, rclass & 0x7FFF, pos, rdlen))
+        pos += rdlen
+    return Message(ident, flags, tuple(questions), tuple(records))
+
+
+def reverse_name_ip(name: str) -> str | None:
+    """``4.3.2.1.in-addr.arpa`` -> ``1.2.3.4``; nibble-format ip6.arpa names likewise; else None."""
+    lower = name.lower()
+    try:
+        if lower.endswith(".in-addr.arpa"):
+            parts = lower[: -len(".in-addr.arpa")].split(".")
+            if len(parts) == 4:
+                return str(ipaddress.IPv4Address(".".join(reversed(parts))))
+        elif lower.endswith(".ip6.arpa"):
+            nibbles = lower[: -len(".ip6.arpa")].split(".")
+            if len(nibbles) == 32 and all(len(n) == 1 for n in nibbles):
+                return str(ipaddress.IPv6Address(bytes.fromhex("".join(reversed(nibbles)))))
+    except ValueError:
+        return None
+    return None
+
+
+def address_names(data: bytes, msg: Message) -> Iterator[tuple[str, str, bool]]:
+    """Yield (address, name, via_ptr) pairs stated by the records of ``msg``.
+
+    For A/AAAA reached through a CNAME chain from a question, the question's name is used: it is the name
+    the client asked for (the chain's end is usually a CDN label).
+    """
+    alias_of: dict[str, str] = {}
+    for rec in msg.records:
+        if rec.rtype == TYPE_CNAME:
+            target, _ = read_name(data, rec.rdata_pos)
+            alias_of[target.lower()] = rec.name
+    for rec in msg.records:
+        if rec.rtype == TYPE_A and rec.rdata_len == 4 or rec.rtype == TYPE_AAAA and rec.rdata_len == 16:
+            name = rec.name
+            hops = 0
+            while name.lower() in alias_of and hops < 16:
+                name = alias_of[name.lower()]
+                hops += 1
+            yield ip_str(data[rec.rdata_pos : rec.rdata_pos + rec.rdata_len]), name, False
+        elif rec.rtype == TYPE_PTR:
+            ip = reverse_name_ip(rec.name)
+            if ip is not None:
+                target, _ = read_name(data, rec.rdata_pos)
+                yield ip, target, True
+
+
+class DnsDissector:
+    """Address-to-name facts from DNS, mDNS and LLMNR responses."""
+
+    name = "dns"
+    selector = Selector(udp_ports=frozenset({53, MDNS_PORT, LLMNR_PORT}))
+
+    def dissect(self, packet: Packet, ref: PacketRef) -> list[Observation]:
+        """Hostname observations about the addresses named in a response."""
+        data = packet.payload
+        msg = parse_message(data)
+        if not msg.is_response or msg.rcode:
+            return []
+        multicast = MDNS_PORT in (packet.src_port, packet.dst_port) or packet.src_port == LLMNR_PORT
+        source = "mdns" if multicast else "dns"
+        out = []
+        seen: set[tuple[str, str]] = set()
+        for ip, name, via_ptr in address_names(data, msg):
+            if not name or (ip, name) in seen:
+                continue
+            seen.add((ip, name))
+            if multicast:
+                confidence = 0.9 if packet.src_ip is not None and ip_str(packet.src_ip) == ip else 0.8
+            else:
+                confidence = 0.6 if via_ptr else 0.5
+            out.append(observe(packet, ref, SubjectKind.IP, ip, Attribute.HOSTNAME, name, confidence, source))
+        return out

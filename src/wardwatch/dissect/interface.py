@@ -1,0 +1,68 @@
+"""The dissector contract: pure functions from a decoded Packet to Observations.
+
+A dissector declares *which* packets it wants with a ``Selector`` (ports, ethertypes, IP protocols), so the
+engine can dispatch with a table lookup instead of asking every dissector about every packet, and a faster
+path can preselect packets in bulk. ``dissect`` never does I/O; on malformed input it raises
+``MalformedPacket`` with a short reason, which the engine records as skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from wardwatch.errors import WardwatchError
+from wardwatch.model.observation import Attribute, Observation, PacketRef, Subject, SubjectKind
+from wardwatch.model.packet import Packet
+
+
+class MalformedPacket(WardwatchError):  # noqa: N818 - reads as what the packet is
+    """The bytes a dissector was given do not follow its protocol (the reason is recorded as skipped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """What a dissector wants to see. A packet matching any of the fields is offered to it."""
+
+    udp_ports: frozenset[int] = frozenset()
+    """Either the source or the destination port."""
+    tcp_ports: frozenset[int] = frozenset()
+    ethertypes: frozenset[int] = frozenset()
+    ip_protos: frozenset[int] = frozenset()
+    arp: bool = False
+
+
+class Dissector(Protocol):
+    """A protocol dissector."""
+
+    name: str
+    """Unique registry name (``dhcp``, ``dns`` …)."""
+    selector: Selector
+
+    def dissect(self, packet: Packet, ref: PacketRef) -> Iterable[Observation]:
+        """Observations learned from ``packet`` (``ref`` says where it is, for evidence)."""
+        ...
+
+
+def observe(
+    packet: Packet,
+    ref: PacketRef,
+    kind: SubjectKind,
+    subject: str,
+    attribute: Attribute,
+    value: str,
+    confidence: float,
+    source: str,
+) -> Observation:
+    """Build an Observation stamped with the packet's time, VLAN and reference."""
+    return Observation(
+        subject=Subject(kind, subject),
+        attribute=attribute,
+        value=value,
+        confidence=confidence,
+        source=source,
+        packet=ref,
+        ts_ns=packet.ts_ns,
+        vlan=packet.vlans[-1] if packet.vlans else None,
+    )

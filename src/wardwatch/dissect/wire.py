@@ -1,0 +1,65 @@
+"""Helpers for the DNS wire format shared by DNS, mDNS, NBNS and DHCP (RFC 1035 §3.1, §4.1.4)."""
+
+from __future__ import annotations
+
+from wardwatch.dissect.interface import MalformedPacket
+
+#: A name with more labels than this (or more pointer jumps) is hostile or corrupt.
+MAX_LABELS = 128
+
+
+def read_name(data: bytes, pos: int) -> tuple[str, int]:
+    """Read a possibly compressed domain name at ``pos``.
+
+    Returns the dotted name (no trailing dot; non-printable bytes escaped as ``\\DDD``) and the position just
+    after the name in the original place. Raises ``MalformedPacket`` on truncation or pointer loops.
+    """
+    labels: list[str] = []
+    end: int | None = None
+    jumps = 0
+    while True:
+        if pos >= len(data):
+            raise MalformedPacket("DNS name runs past the end of the message")
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if pos + 1 >= len(data):
+                raise MalformedPacket("DNS compression pointer cut short")
+            if end is None:
+                end = pos + 2
+            target = ((length & 0x3F) << 8) | data[pos + 1]
+            jumps += 1
+            if jumps > MAX_LABELS or target >= len(data):
+                raise MalformedPacket("DNS compression pointer loop or out of range")
+            pos = target
+            continue
+        if length & 0xC0:
+            raise MalformedPacket(f"unsupported DNS label type 0x{length:02x}")
+        pos += 1
+        if length == 0:
+            break
+        if pos + length > len(data):
+            raise MalformedPacket("DNS label runs past the end of the message")
+        labels.append(label_text(data[pos : pos + length]))
+        pos += length
+        if len(labels) > MAX_LABELS:
+            raise MalformedPacket("DNS name has too many labels")
+    return ".".join(labels), (end if end is not None else pos)
+
+
+def label_text(raw: bytes) -> str:
+    """A label as text: printable ASCII kept, dots and other bytes escaped as in zone files."""
+    out = []
+    for b in raw:
+        if b == 0x2E or b == 0x5C:
+            out.append("\\" + chr(b))
+        elif 0x21 <= b <= 0x7E:
+            out.append(chr(b))
+        else:
+            out.append(f"\\{b:03d}")
+    return "".join(out)
+
+
+def clean_text(raw: bytes) -> str:
+    """Bytes from the wire as a printable string (UTF-8 where valid, control characters escaped)."""
+    text = raw.decode("utf-8", errors="backslashreplace")
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text).strip()

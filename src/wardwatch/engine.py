@@ -1,0 +1,200 @@
+"""The one place that wires capture -> dissect -> inventory -> (risk) -> store.
+
+``analyze`` reads capture files one after the other, decodes every record, feeds flows and the inventory,
+offers packets to the dissectors that want them, and resolves devices at the end. Nothing is dropped
+silently: packets that could not be fully analysed are counted per reason in ``Analysis.skipped``, and a file
+that cannot be read to its end keeps everything before the damage (``CaptureInfo.error``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from wardwatch.capture import decode, open_capture
+from wardwatch.dissect import MalformedPacket, Registry, default_registry
+from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
+from wardwatch.inventory import FlowTable, InventoryBuilder, Timeouts, build_edges
+from wardwatch.model import (
+    Analysis,
+    CaptureId,
+    CaptureInfo,
+    Flow,
+    Fragment,
+    LinkType,
+    PacketRef,
+    Skipped,
+    flow_sort_key,
+)
+from wardwatch.model.packet import RAW_ALIASES
+
+#: Frame numbers kept as examples per skip reason.
+MAX_EXAMPLES = 5
+#: Records between two progress callbacks.
+PROGRESS_EVERY = 4096
+SUPPORTED_LINKTYPES = frozenset(int(lt) for lt in LinkType) | RAW_ALIASES
+
+ProgressCallback = Callable[[str, int, int, int], None]
+"""Called as ``(path, bytes_read, file_size, packets)`` while a file is read."""
+
+
+@dataclass(slots=True)
+class _SkipCounter:
+    """Skip reasons of one capture with counts and example frame numbers."""
+
+    reasons: dict[str, list[int]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, reason: str, number: int) -> None:
+        n = self.counts.get(reason, 0)
+        self.counts[reason] = n + 1
+        if n < MAX_EXAMPLES:
+            self.reasons.setdefault(reason, []).append(number)
+
+    def result(self, capture: CaptureId) -> list[Skipped]:
+        return [
+            Skipped(capture=capture, reason=reason, count=count, examples=tuple(self.reasons.get(reason, ())))
+            for reason, count in sorted(self.counts.items())
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """An analysis and the input errors met while producing it (each names a file and offset)."""
+
+    analysis: Analysis
+    errors: tuple[CaptureError, ...]
+
+
+class Engine:
+    """Analyses capture files into an ``Analysis``."""
+
+    def __init__(self, registry: Registry | None = None, timeouts: Timeouts | None = None) -> None:
+        self.registry = registry if registry is not None else default_registry()
+        self.timeouts = timeouts
+
+    def analyze(self, paths: Iterable[str | os.PathLike[str]], progress: ProgressCallback | None = None) -> RunResult:
+        """Analyse ``paths`` in order; unreadable files are reported in ``errors``, never abort the run."""
+        inventory = InventoryBuilder()
+        captures: list[CaptureInfo] = []
+        tables: list[tuple[FlowTable, CaptureId]] = []
+        skipped: list[Skipped] = []
+        errors: list[CaptureError] = []
+        rename: dict[CaptureId, CaptureId] = {}
+        for index, path in enumerate(paths):
+            provisional = CaptureId(f"#{index}")
+            try:
+                info, table, skips, file_errors = self._analyze_file(os.fspath(path), provisional, inventory, progress)
+            except CaptureError as exc:
+                errors.append(exc)
+                continue
+            rename[provisional] = info.id
+            captures.append(info)
+            tables.append((table, info.id))
+            skipped += skips
+            errors += file_errors
+        resolution = inventory.resolve(rename)
+        flows: list[Flow] = []
+        for table, capture_id in tables:
+            flows += table.flows(resolution.device_of, capture_id)
+        flows.sort(key=flow_sort_key)
+        edges = build_edges(flows)
+        analysis = Analysis(
+            captures=tuple(captures),
+            devices=resolution.devices,
+            flows=tuple(flows),
+            edges=tuple(edges),
+            findings=(),
+            skipped=tuple(skipped),
+            errors=tuple(str(e) for e in errors),
+        )
+        return RunResult(analysis=analysis, errors=tuple(errors))
+
+    def _analyze_file(
+        self,
+        path: str,
+        provisional: CaptureId,
+        inventory: InventoryBuilder,
+        progress: ProgressCallback | None,
+    ) -> tuple[CaptureInfo, FlowTable, list[Skipped], list[CaptureError]]:
+        reader = open_capture(path)
+        table = FlowTable(provisional, self.timeouts)
+        skips = _SkipCounter()
+        errors: list[CaptureError] = []
+        unsupported: set[int] = set()
+        packets = total_bytes = 0
+        first_ns: int | None = None
+        last_ns: int | None = None
+        error: CaptureError | None = None
+        registry = self.registry
+        try:
+            for record in reader:
+                packets += 1
+                total_bytes += record.wirelen
+                ts = record.ts_ns
+                if first_ns is None or ts < first_ns:
+                    first_ns = ts
+                if last_ns is None or ts > last_ns:
+                    last_ns = ts
+                if progress is not None and packets % PROGRESS_EVERY == 0:
+                    progress(path, reader.bytes_read, reader.size, packets)
+                if record.linktype not in SUPPORTED_LINKTYPES:
+                    if record.linktype not in unsupported:
+                        unsupported.add(record.linktype)
+                        errors.append(
+                            UnsupportedLinkTypeError(
+                                path,
+                                record.offset,
+                                f"link type {record.linktype} is not supported; its packets are skipped",
+                            )
+                        )
+                    skips.add(f"unsupported link type {record.linktype}", record.number)
+                    continue
+                pkt = decode(record)
+                if pkt.problem is not None:
+                    skips.add(pkt.problem, pkt.number)
+                if pkt.fragment is Fragment.LATER:
+                    skips.add("IP fragment after the first (fragments are counted, not reassembled)", pkt.number)
+                inventory.add_packet(pkt, provisional)
+                table.add(pkt)
+                if pkt.problem is not None and pkt.payload == b"":
+                    continue
+                for dissector in registry.for_packet(pkt):
+                    ref = PacketRef(provisional, pkt.number)
+                    try:
+                        inventory.add_observations(dissector.dissect(pkt, ref))
+                    except MalformedPacket as exc:
+                        skips.add(f"{dissector.name}: {exc}", pkt.number)
+                    except Exception as exc:  # a dissector bug must not lose the rest of the capture
+                        skips.add(f"{dissector.name} failed: {type(exc).__name__}: {exc}", pkt.number)
+        except CaptureError as exc:
+            error = exc
+        finally:
+            reader.close()
+        if progress is not None:
+            progress(path, reader.bytes_read, reader.size, packets)
+        sha = reader.sha256()
+        capture_id = CaptureId(sha[:16])
+        info = CaptureInfo(
+            id=capture_id,
+            sha256=sha,
+            path=path,
+            size=reader.size,
+            format=reader.format,
+            linktypes=reader.linktypes,
+            packets=packets,
+            bytes=total_bytes,
+            first_ns=first_ns,
+            last_ns=last_ns,
+            error=None if error is None else error.message,
+            error_offset=None if error is None else error.offset,
+        )
+        if error is not None:
+            errors.append(error)
+        return info, table, skips.result(capture_id), errors
+
+
+def analyze(paths: Sequence[str | os.PathLike[str]], progress: ProgressCallback | None = None) -> RunResult:
+    """Analyse ``paths`` with the default dissectors (convenience for callers and tests)."""
+    return Engine().analyze(paths, progress)

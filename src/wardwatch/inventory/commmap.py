@@ -1,0 +1,46 @@
+"""The communication map: flows aggregated into edges between devices, per service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from wardwatch.model.flow import Edge, Flow
+from wardwatch.model.inventory import DeviceId
+
+EdgeKey = tuple[DeviceId, DeviceId, int, int | None]
+
+
+def build_edges(flows: Iterable[Flow]) -> list[Edge]:
+    """One edge per (initiator device, responder device, protocol, responder port).
+
+    Flows whose responder is not a device (broadcast and multicast destinations) have no edge; they stay in
+    the flow list.
+    """
+    acc: dict[EdgeKey, list[int]] = {}
+    for f in flows:
+        if f.src_device is None or f.dst_device is None:
+            continue
+        key = (f.src_device, f.dst_device, f.proto, f.dst_port)
+        a = acc.get(key)
+        if a is None:
+            acc[key] = [1, f.packets, f.bytes, f.first_ns, f.last_ns]
+        else:
+            a[0] += 1
+            a[1] += f.packets
+            a[2] += f.bytes
+            a[3] = min(a[3], f.first_ns)
+            a[4] = max(a[4], f.last_ns)
+    return [
+        Edge(
+            src_device=k[0],
+            dst_device=k[1],
+            proto=k[2],
+            port=k[3],
+            flows=v[0],
+            packets=v[1],
+            bytes=v[2],
+            first_ns=v[3],
+            last_ns=v[4],
+        )
+        for k, v in sorted(acc.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3] or -1))
+    ]

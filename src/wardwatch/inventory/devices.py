@@ -1,0 +1,457 @@
+"""Identity resolution: from frames and observations to devices.
+
+A *device* is a unicast MAC seen on the monitored segment (as a frame source, or named by DHCP/ARP/NDP),
+or an IP address that no local MAC owns (behind a router, or captured without a link layer).
+
+Which MAC owns an IP is decided from evidence, strongest first:
+
+==================  ==========  ===========================================================================
+source              confidence  meaning
+==================  ==========  ===========================================================================
+``arp``             0.95        the ARP sender states its own binding
+``dhcp-ack``        0.95        a DHCP server granted the address to that client hardware address
+``ndp``             0.9-0.95    IPv6 Neighbor Discovery link-layer address options
+``link-local``      0.9         a link-local source address cannot have crossed a router
+``ip-source``       0.8         the MAC sent packets from the IP with an initial TTL (32/64/128/255):
+                                the sender is on this segment
+``only-source``     0.5         the only IP a MAC sent from, with a decremented TTL, private address
+``ip-destination``  0.4         packets to the IP went to the MAC (which is not a router)
+==================  ==========  ===========================================================================
+
+A MAC that sends packets of internet addresses, or of several addresses, with decremented TTLs is a router:
+those addresses are *behind* it and become IP devices with ``via`` naming the router. All strong bindings
+(>= 0.8) are kept, so an address reassigned from one device to another shows on both with its time range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from wardwatch.inventory.oui import vendor_of
+from wardwatch.model.addr import (
+    ip_bytes,
+    ip_sort_key,
+    ip_str,
+    is_global_ip,
+    is_group_mac,
+    is_link_local_ip,
+    is_local_mac,
+    is_null_mac,
+    is_unicast_ip,
+    mac_bytes,
+    mac_str,
+)
+from wardwatch.model.inventory import AddressUse, Device, DeviceId, DeviceKind, Evidence
+from wardwatch.model.observation import Attribute, CaptureId, Observation, PacketRef, SubjectKind
+from wardwatch.model.packet import Packet
+
+#: Initial TTL / hop limit values of common stacks: a packet still carrying one has not been routed.
+HOP0_TTLS = frozenset({32, 64, 128, 255})
+#: Encapsulations whose inner addresses are not the link-layer sender's own.
+IP_TUNNELS = frozenset({"ipv4", "ipv6", "gre"})
+STRONG = 0.8
+OUI_CONFIDENCE = 0.6
+
+
+class Span:
+    """First/last time and first packet of something seen repeatedly (mutable accumulator)."""
+
+    __slots__ = ("capture", "count", "first_ns", "last_ns", "number")
+
+    def __init__(self, ts: int, capture: CaptureId, number: int) -> None:
+        self.first_ns = ts
+        self.last_ns = ts
+        self.capture = capture
+        self.number = number
+        self.count = 0
+
+    def see(self, ts: int, capture: CaptureId, number: int) -> None:
+        """Extend the span with one more sighting."""
+        self.count += 1
+        if ts < self.first_ns:
+            self.first_ns = ts
+            self.capture = capture
+            self.number = number
+        elif ts > self.last_ns:
+            self.last_ns = ts
+
+    def merge(self, other: Span) -> None:
+        """Extend the span by another one."""
+        self.count += other.count
+        if other.first_ns < self.first_ns:
+            self.first_ns = other.first_ns
+            self.capture = other.capture
+            self.number = other.number
+        self.last_ns = max(self.last_ns, other.last_ns)
+
+
+class _SourcePair:
+    """A (MAC, IP, VLAN) seen as the sender of IP packets, with how the TTLs looked."""
+
+    __slots__ = ("hop0", "routed", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.hop0 = 0
+        self.routed = 0
+
+
+class _Fact:
+    """An observation aggregated over all the packets that repeat it."""
+
+    __slots__ = ("confidence", "span", "vlan")
+
+    def __init__(self, confidence: float, span: Span, vlan: int | None) -> None:
+        self.confidence = confidence
+        self.span = span
+        self.vlan = vlan
+
+
+FactKey = tuple[SubjectKind, str, Attribute, str, str]
+
+
+@dataclass(slots=True)
+class _Binding:
+    mac: bytes
+    ip: bytes
+    vlan: int | None
+    source: str
+    confidence: float
+    span: Span
+
+
+@dataclass(slots=True)
+class _DeviceDraft:
+    id: DeviceId
+    kind: DeviceKind
+    mac: bytes | None
+    span: Span
+    addresses: dict[tuple[str, int | None], tuple[Span, str, float]] = field(default_factory=dict)
+    vlans: dict[int, Span] = field(default_factory=dict)
+    evidence: dict[tuple[str, str, str], tuple[float, Span]] = field(default_factory=dict)
+    hostnames: dict[str, float] = field(default_factory=dict)
+    router: bool = False
+    via: str | None = None
+
+    def add_evidence(self, attribute: str, value: str, source: str, confidence: float, span: Span) -> None:
+        key = (attribute, value, source)
+        old = self.evidence.get(key)
+        if old is None:
+            merged = Span(span.first_ns, span.capture, span.number)
+            merged.last_ns = span.last_ns
+            merged.count = span.count
+            self.evidence[key] = (confidence, merged)
+        else:
+            old[1].merge(span)
+            if confidence > old[0]:
+                self.evidence[key] = (confidence, old[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Devices resolved from everything seen, and the lookup from an IP (at a time) to its device."""
+
+    devices: tuple[Device, ...]
+    owners: dict[bytes, tuple[tuple[DeviceId, int, int], ...]]
+    """IP -> (device, first_ns, last_ns) of every device that used it."""
+
+    def device_of(self, ip: bytes, ts: int | None = None) -> DeviceId | None:
+        """The device that used ``ip`` at ``ts`` (or the one that used it longest / nearest in time)."""
+        owners = self.owners.get(ip)
+        if not owners:
+            return None
+        if len(owners) == 1 or ts is None:
+            return owners[0][0]
+        for dev, first, last in owners:
+            if first <= ts <= last:
+                return dev
+        return min(owners, key=lambda o: min(abs(ts - o[1]), abs(ts - o[2])))[0]
+
+
+class InventoryBuilder:
+    """Accumulates per-packet address facts and dissector observations; ``resolve`` turns them into devices."""
+
+    def __init__(self) -> None:
+        self._macs: dict[bytes, Span] = {}
+        self._mac_vlans: dict[tuple[bytes, int], Span] = {}
+        self._pairs: dict[tuple[bytes, bytes, int | None], _SourcePair] = {}
+        self._dst_pairs: dict[tuple[bytes, bytes, int | None], Span] = {}
+        self._ips: dict[bytes, Span] = {}
+        self._facts: dict[FactKey, _Fact] = {}
+
+    # --- accumulation (per packet; keep cheap) ------------------------------------------------------------
+
+    def add_packet(self, pkt: Packet, capture: CaptureId) -> None:
+        """Account the addresses of one decoded packet."""
+        ts = pkt.ts_ns
+        number = pkt.number
+        vlan = pkt.vlans[-1] if pkt.vlans else None
+        smac = pkt.src_mac
+        valid_smac = smac is not None and not smac[0] & 1 and smac != b"\x00\x00\x00\x00\x00\x00"
+        if valid_smac:
+            assert smac is not None
+            span = self._macs.get(smac)
+            if span is None:
+                span = self._macs[smac] = Span(ts, capture, number)
+            span.see(ts, capture, number)
+            if vlan is not None:
+                key = (smac, vlan)
+                vspan = self._mac_vlans.get(key)
+                if vspan is None:
+                    vspan = self._mac_vlans[key] = Span(ts, capture, number)
+                vspan.see(ts, capture, number)
+        src_ip = pkt.src_ip
+        if src_ip is None or pkt.dst_ip is None:
+            return
+        tunnelled = bool(pkt.tunnels) and not IP_TUNNELS.isdisjoint(pkt.tunnels)
+        if is_unicast_ip(src_ip):
+            self._see_ip(src_ip, ts, capture, number)
+            if valid_smac and not tunnelled:
+                assert smac is not None
+                pkey = (smac, src_ip, vlan)
+                pair = self._pairs.get(pkey)
+                if pair is None:
+                    pair = self._pairs[pkey] = _SourcePair(Span(ts, capture, number))
+                pair.span.see(ts, capture, number)
+                if pkt.ttl in HOP0_TTLS:
+                    pair.hop0 += 1
+                else:
+                    pair.routed += 1
+        dst_ip = pkt.dst_ip
+        dmac = pkt.dst_mac
+        if dmac is not None and dmac[0] & 1:
+            return  # broadcast / multicast frame: the destination IP is not one host
+        if is_unicast_ip(dst_ip):
+            self._see_ip(dst_ip, ts, capture, number)
+            if dmac is not None and not tunnelled:
+                dkey = (dmac, dst_ip, vlan)
+                dspan = self._dst_pairs.get(dkey)
+                if dspan is None:
+                    dspan = self._dst_pairs[dkey] = Span(ts, capture, number)
+                dspan.see(ts, capture, number)
+
+    def _see_ip(self, ip: bytes, ts: int, capture: CaptureId, number: int) -> None:
+        span = self._ips.get(ip)
+        if span is None:
+            span = self._ips[ip] = Span(ts, capture, number)
+        span.see(ts, capture, number)
+
+    def add_observation(self, obs: Observation) -> None:
+        """Account one dissector observation (repeats extend its span and keep the highest confidence)."""
+        key = (obs.subject.kind, obs.subject.value, obs.attribute, obs.value, obs.source)
+        fact = self._facts.get(key)
+        if fact is None:
+            fact = self._facts[key] = _Fact(
+                obs.confidence, Span(obs.ts_ns, obs.packet.capture, obs.packet.number), obs.vlan
+            )
+        elif obs.confidence > fact.confidence:
+            fact.confidence = obs.confidence
+        fact.span.see(obs.ts_ns, obs.packet.capture, obs.packet.number)
+
+    def add_observations(self, observations: Iterable[Observation]) -> None:
+        """Account several observations."""
+        for obs in observations:
+            self.add_observation(obs)
+
+    # --- resolution ------------------------------------------------------------------------------------------
+
+    def resolve(self, rename: Mapping[CaptureId, CaptureId] | None = None) -> Resolution:
+        """Resolve everything accumulated so far into devices (deterministic: sorted, stable ids).
+
+        ``rename`` maps the capture ids used while accumulating to final ones (a capture's id is its hash,
+        known only once the whole file has been read).
+        """
+        names = dict(rename or {})
+        drafts: dict[bytes, _DeviceDraft] = {}
+        for mac, span in self._macs.items():
+            draft = self._mac_draft(drafts, mac, span)
+            draft.add_evidence("mac", mac_str(mac), "ethernet-source", 1.0, span)
+        for (kind, subject, attribute, _value, source), fact in self._facts.items():
+            if kind is SubjectKind.MAC and attribute is not Attribute.IP:
+                mac = mac_bytes(subject)
+                if mac not in drafts:
+                    self._mac_draft(drafts, mac, fact.span).add_evidence("mac", subject, source, 1.0, fact.span)
+        for (mac, vlan), vspan in self._mac_vlans.items():
+            drafts[mac].vlans[vlan] = vspan
+            drafts[mac].add_evidence("vlan", str(vlan), "802.1q", 1.0, vspan)
+
+        routers = self._routers()
+        bindings, routed_via = self._bindings(routers)
+        for b in bindings:
+            if b.mac not in drafts:
+                self._mac_draft(drafts, b.mac, b.span).add_evidence("mac", mac_str(b.mac), b.source, 1.0, b.span)
+        for mac in routers:
+            if mac in drafts:
+                drafts[mac].router = True
+                pair_spans = [p.span for (m, _ip, _v), p in self._pairs.items() if m == mac and p.routed]
+                first = min(pair_spans, key=lambda s: s.first_ns)
+                drafts[mac].add_evidence("role", "router", "routed-ttl", 0.7, first)
+
+        owners: dict[bytes, list[tuple[DeviceId, Span]]] = {}
+        for b in bindings:
+            draft = drafts[b.mac]
+            ip_text = ip_str(b.ip)
+            key = (ip_text, b.vlan)
+            current = draft.addresses.get(key)
+            if current is None:
+                merged = Span(b.span.first_ns, b.span.capture, b.span.number)
+                merged.merge(b.span)
+                draft.addresses[key] = (merged, b.source, b.confidence)
+            else:
+                current[0].merge(b.span)
+                if b.confidence > current[2]:
+                    draft.addresses[key] = (current[0], b.source, b.confidence)
+            draft.add_evidence("ip", ip_text, b.source, b.confidence, b.span)
+            owners.setdefault(b.ip, []).append((draft.id, b.span))
+
+        ip_drafts: dict[bytes, _DeviceDraft] = {}
+        for ip, span in self._ips.items():
+            if ip in owners:
+                continue
+            ip_text = ip_str(ip)
+            draft = _DeviceDraft(id=DeviceId(f"ip:{ip_text}"), kind=DeviceKind.IP, mac=None, span=span)
+            draft.addresses[(ip_text, None)] = (span, "ip-header", 1.0)
+            draft.add_evidence("ip", ip_text, "ip-header", 1.0, span)
+            via = routed_via.get(ip)
+            if via is not None:
+                router_mac, via_span = via
+                draft.via = f"mac:{mac_str(router_mac)}"
+                draft.add_evidence("via", draft.via, "routed-ttl", 0.7, via_span)
+            ip_drafts[ip] = draft
+            owners[ip] = [(draft.id, span)]
+
+        by_id = {d.id: d for d in (*drafts.values(), *ip_drafts.values())}
+        for (kind, subject, attribute, value, source), fact in self._facts.items():
+            if attribute is Attribute.IP:
+                continue
+            if kind is SubjectKind.MAC:
+                targets = [drafts[mac_bytes(subject)]]
+            else:
+                targets = [by_id[dev] for dev, _ in owners.get(ip_bytes(subject), [])]
+            for draft in targets:
+                draft.add_evidence(attribute.value, value, source, fact.confidence, fact.span)
+                if attribute is Attribute.HOSTNAME:
+                    draft.hostnames[value] = max(draft.hostnames.get(value, 0.0), fact.confidence)
+
+        devices = sorted((self._finish(d, names) for d in by_id.values()), key=lambda d: d.id)
+        owner_table = {
+            ip: tuple(sorted(((dev, s.first_ns, s.last_ns) for dev, s in lst), key=lambda o: (o[1], o[0])))
+            for ip, lst in owners.items()
+        }
+        return Resolution(devices=tuple(devices), owners=owner_table)
+
+    def _mac_draft(self, drafts: dict[bytes, _DeviceDraft], mac: bytes, span: Span) -> _DeviceDraft:
+        draft = drafts.get(mac)
+        if draft is None:
+            copy = Span(span.first_ns, span.capture, span.number)
+            copy.merge(span)
+            draft = drafts[mac] = _DeviceDraft(
+                id=DeviceId(f"mac:{mac_str(mac)}"), kind=DeviceKind.MAC, mac=mac, span=copy
+            )
+            vendor = vendor_of(mac)
+            if vendor is not None:
+                draft.add_evidence("vendor", vendor, "oui", OUI_CONFIDENCE, span)
+        else:
+            draft.span.merge(span)
+        return draft
+
+    def _routers(self) -> set[bytes]:
+        """MACs that forward other hosts' packets: several, or internet, source IPs with routed TTLs."""
+        routed_ips: dict[bytes, set[bytes]] = {}
+        for (mac, ip, _vlan), pair in self._pairs.items():
+            if pair.routed and not pair.hop0 and not is_link_local_ip(ip):
+                routed_ips.setdefault(mac, set()).add(ip)
+        return {mac for mac, ips in routed_ips.items() if len(ips) >= 2 or any(is_global_ip(ip) for ip in ips)}
+
+    def _bindings(self, routers: set[bytes]) -> tuple[list[_Binding], dict[bytes, tuple[bytes, Span]]]:
+        """Decide which MACs own which IPs; also return, for routed IPs, the router they came through."""
+        candidates: dict[bytes, list[_Binding]] = {}
+        routed_via: dict[bytes, tuple[bytes, Span]] = {}
+
+        def add(b: _Binding) -> None:
+            candidates.setdefault(b.ip, []).append(b)
+
+        for (kind, subject, attribute, value, source), fact in self._facts.items():
+            if kind is SubjectKind.MAC and attribute is Attribute.IP:
+                add(_Binding(mac_bytes(subject), ip_bytes(value), fact.vlan, source, fact.confidence, fact.span))
+        for (mac, ip, vlan), pair in self._pairs.items():
+            if is_link_local_ip(ip):
+                add(_Binding(mac, ip, vlan, "link-local", 0.9, pair.span))
+            elif pair.hop0:
+                add(_Binding(mac, ip, vlan, "ip-source", 0.8, pair.span))
+            elif mac in routers or is_global_ip(ip):
+                best = routed_via.get(ip)
+                if best is None or pair.span.count > best[1].count:
+                    routed_via[ip] = (mac, pair.span)
+            else:
+                add(_Binding(mac, ip, vlan, "only-source", 0.5, pair.span))
+        for (mac, ip, vlan), span in self._dst_pairs.items():
+            if mac in self._macs and mac not in routers and not is_group_mac(mac) and not is_null_mac(mac):
+                add(_Binding(mac, ip, vlan, "ip-destination", 0.4, span))
+
+        chosen: list[_Binding] = []
+        for ip in sorted(candidates):
+            cands = candidates[ip]
+            strong = [c for c in cands if c.confidence >= STRONG]
+            if strong:
+                owners = {c.mac for c in strong}
+                chosen += [c for c in cands if c.mac in owners]
+            elif ip not in routed_via:
+                winner = max(cands, key=lambda c: (c.confidence, c.span.count, c.mac))
+                chosen += [c for c in cands if c.mac == winner.mac]
+        chosen.sort(key=lambda c: (c.ip, c.mac, c.source, c.vlan or 0))
+        return chosen, routed_via
+
+    @staticmethod
+    def _finish(d: _DeviceDraft, names: Mapping[CaptureId, CaptureId]) -> Device:
+        addresses = tuple(
+            AddressUse(
+                ip=ip,
+                vlan=vlan,
+                first_ns=span.first_ns,
+                last_ns=span.last_ns,
+                source=source,
+                confidence=round(conf, 3),
+            )
+            for (ip, vlan), (span, source, conf) in sorted(
+                d.addresses.items(), key=lambda kv: (ip_sort_key(kv[0][0]), kv[0][1] or 0)
+            )
+        )
+        evidence = tuple(
+            Evidence(
+                attribute=attr,
+                value=value,
+                source=source,
+                confidence=round(conf, 3),
+                packet=PacketRef(names.get(span.capture, span.capture), span.number),
+                first_ns=span.first_ns,
+                last_ns=span.last_ns,
+            )
+            for (attr, value, source), (conf, span) in sorted(d.evidence.items())
+        )
+        vendor = None
+        vendor_ev = [e for e in evidence if e.attribute == "vendor"]
+        if vendor_ev:
+            vendor = max(vendor_ev, key=lambda e: (e.confidence, e.value)).value
+        first = min([d.span.first_ns, *(s.first_ns for s, _, _ in d.addresses.values())])
+        last = max([d.span.last_ns, *(s.last_ns for s, _, _ in d.addresses.values())])
+        return Device(
+            id=d.id,
+            kind=d.kind,
+            macs=(mac_str(d.mac),) if d.mac is not None else (),
+            addresses=addresses,
+            vlans=tuple(sorted(d.vlans)),
+            vendor=vendor,
+            model=None,
+            device_type=None,
+            firmware=None,
+            os=None,
+            hostnames=tuple(name for name, _ in sorted(d.hostnames.items(), key=lambda kv: (-kv[1], kv[0]))),
+            first_ns=first,
+            last_ns=last,
+            evidence=evidence,
+            mac_randomized=d.mac is not None and is_local_mac(d.mac),
+            router=d.router,
+            via=d.via,
+        )

@@ -1,0 +1,26 @@
+"""The result of analysing captures: what ``wardwatch analyze --json`` writes and the store ingests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wardwatch.model.capture import CaptureInfo, Skipped
+from wardwatch.model.finding import Finding
+from wardwatch.model.flow import Edge, Flow
+from wardwatch.model.inventory import Device
+
+SCHEMA = "wardwatch.analysis/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Captures, devices, flows, map edges, findings and skipped packets of one analysis run."""
+
+    captures: tuple[CaptureInfo, ...]
+    devices: tuple[Device, ...]
+    flows: tuple[Flow, ...]
+    edges: tuple[Edge, ...]
+    findings: tuple[Finding, ...]
+    skipped: tuple[Skipped, ...]
+    errors: tuple[str, ...] = ()
+    """Input errors met during the run (file, offset, what went wrong); partial results are kept."""

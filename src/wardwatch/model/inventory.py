@@ -1,0 +1,82 @@
+"""Resolved devices: identity, addresses over time and the evidence behind each attribute."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NewType
+
+from wardwatch.model.observation import PacketRef
+
+DeviceId = NewType("DeviceId", str)
+"""Stable device id: ``mac:00:11:22:33:44:55`` for MAC-identified devices, ``ip:203.0.113.5`` for IP-only ones."""
+
+
+class DeviceKind(StrEnum):
+    """How a device is identified."""
+
+    MAC = "mac"
+    """Identified by its own MAC address on the monitored segment (or named by DHCP/ARP/NDP)."""
+    IP = "ip"
+    """Known only by an IP address: behind a router, or captured without a link layer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why a device has an attribute value: the source, its confidence and the first packet that showed it."""
+
+    attribute: str
+    value: str
+    source: str
+    confidence: float
+    packet: PacketRef | None
+    first_ns: int
+    last_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddressUse:
+    """An IP address a device used, on which VLAN, from when to when."""
+
+    ip: str
+    vlan: int | None
+    first_ns: int
+    last_ns: int
+    source: str
+    """Strongest evidence of the binding (``arp``, ``dhcp-ack``, ``ndp``, ``link-local``, ``ip-source`` …)."""
+    confidence: float = 1.0
+    """Confidence of that evidence."""
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A resolved device. Attributes without evidence are ``None``; ``evidence`` lists what supports the rest."""
+
+    id: DeviceId
+    kind: DeviceKind
+    macs: tuple[str, ...]
+    addresses: tuple[AddressUse, ...]
+    vlans: tuple[int, ...]
+    vendor: str | None
+    model: str | None
+    device_type: str | None
+    firmware: str | None
+    os: str | None
+    hostnames: tuple[str, ...]
+    first_ns: int
+    last_ns: int
+    evidence: tuple[Evidence, ...]
+    mac_randomized: bool = False
+    """The MAC is locally administered (randomised or software-assigned): no OUI vendor can be known."""
+    router: bool = False
+    """The MAC forwards traffic of other IP hosts (a gateway)."""
+    via: str | None = None
+    """For IP-only devices: the id of the router device their traffic was seen through."""
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        """Distinct IP addresses, in address order."""
+        seen: dict[str, None] = {}
+        for a in self.addresses:
+            seen.setdefault(a.ip, None)
+        return tuple(seen)

@@ -1,0 +1,1 @@
+"""Renderers: terminal tables, the JSON analysis document, CSV, GraphML and the single-file HTML report."""

@@ -1,0 +1,91 @@
+"""Rich tables for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from wardwatch.model.capture import CaptureInfo
+from wardwatch.model.flow import Edge, Flow, proto_name
+from wardwatch.model.inventory import Device
+from wardwatch.report.common import iso
+
+
+def _t(ns: int | None) -> str:
+    text = iso(ns)
+    return "" if text is None else text[:19].replace("T", " ")
+
+
+def devices_table(devices: Sequence[Device]) -> Table:
+    """One row per device."""
+    table = Table(title=f"Devices ({len(devices)})", show_lines=False)
+    for col in ("device", "MAC", "IP addresses", "VLAN", "vendor", "host names", "first seen", "last seen"):
+        table.add_column(col, overflow="fold")
+    for d in devices:
+        vendor = d.vendor or ("(randomised MAC)" if d.mac_randomized else "")
+        if d.router:
+            vendor = f"{vendor} [router]".strip()
+        if d.via:
+            vendor = f"{vendor} via {d.via}".strip()
+        table.add_row(
+            d.id,
+            " ".join(d.macs),
+            " ".join(d.ips),
+            " ".join(map(str, d.vlans)),
+            vendor,
+            " ".join(d.hostnames),
+            _t(d.first_ns),
+            _t(d.last_ns),
+        )
+    return table
+
+
+def flows_table(flows: Sequence[Flow]) -> Table:
+    """One row per flow."""
+    table = Table(title=f"Flows ({len(flows)})")
+    for col in ("proto", "initiator", "responder", "packets", "bytes", "first seen", "last seen", "how"):
+        table.add_column(col, justify="right" if col in ("packets", "bytes") else "left", overflow="fold")
+    for f in flows:
+        src = f.src_ip if f.src_port is None else f"{f.src_ip}:{f.src_port}"
+        dst = f.dst_ip if f.dst_port is None else f"{f.dst_ip}:{f.dst_port}"
+        table.add_row(
+            proto_name(f.proto),
+            src,
+            dst,
+            str(f.packets),
+            str(f.bytes),
+            _t(f.first_ns),
+            _t(f.last_ns),
+            f.initiator,
+        )
+    return table
+
+
+def edges_table(edges: Sequence[Edge], labels: dict[str, str]) -> Table:
+    """One row per communication-map edge."""
+    table = Table(title=f"Communication map ({len(edges)} edges)")
+    for col in ("from", "to", "service", "flows", "packets", "bytes", "last seen"):
+        table.add_column(col, justify="right" if col in ("flows", "packets", "bytes") else "left", overflow="fold")
+    for e in edges:
+        table.add_row(
+            labels.get(e.src_device, e.src_device),
+            labels.get(e.dst_device, e.dst_device),
+            e.service,
+            str(e.flows),
+            str(e.packets),
+            str(e.bytes),
+            _t(e.last_ns),
+        )
+    return table
+
+
+def captures_table(captures: Sequence[CaptureInfo]) -> Table:
+    """One row per capture file."""
+    table = Table(title=f"Captures ({len(captures)})")
+    for col in ("capture", "file", "format", "packets", "bytes", "first packet", "last packet", "status"):
+        table.add_column(col, justify="right" if col in ("packets", "bytes") else "left", overflow="fold")
+    for c in captures:
+        status = "complete" if c.complete else f"partial: {c.error} (offset {c.error_offset})"
+        table.add_row(c.id, c.path, c.format, str(c.packets), str(c.bytes), _t(c.first_ns), _t(c.last_ns), status)
+    return table

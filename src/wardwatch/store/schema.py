@@ -1,0 +1,146 @@
+"""Database schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create exactly these tables.
+
+Times are integer nanoseconds since the Unix epoch (UTC). ``vlan`` 0 means "untagged" (VLAN id 0 is a
+priority tag, never a VLAN). Flow rows belong to the capture they were read from: re-analysing a capture
+replaces its rows, so the same input always leaves the same database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+captures = Table(
+    "captures",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("path", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("linktypes", String(128), nullable=False),
+    Column("packets", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("first_ns", BigInteger),
+    Column("last_ns", BigInteger),
+    Column("error", Text),
+    Column("error_offset", BigInteger),
+    Column("analysed_ns", BigInteger, nullable=False),
+    Column("tool_version", String(32), nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("mac", String(17)),
+    Column("vendor", Text),
+    Column("model", Text),
+    Column("device_type", Text),
+    Column("firmware", Text),
+    Column("os", Text),
+    Column("first_ns", BigInteger, nullable=False),
+    Column("last_ns", BigInteger, nullable=False),
+    Column("mac_randomized", Boolean, nullable=False),
+    Column("router", Boolean, nullable=False),
+    Column("via", String(80)),
+)
+
+device_addresses = Table(
+    "device_addresses",
+    metadata,
+    Column("device_id", String(80), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    Column("ip", String(45), primary_key=True),
+    Column("vlan", Integer, primary_key=True),
+    Column("first_ns", BigInteger, nullable=False),
+    Column("last_ns", BigInteger, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Index("ix_device_addresses_ip", "ip"),
+)
+
+device_vlans = Table(
+    "device_vlans",
+    metadata,
+    Column("device_id", String(80), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    Column("vlan", Integer, primary_key=True),
+)
+
+device_hostnames = Table(
+    "device_hostnames",
+    metadata,
+    Column("device_id", String(80), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("confidence", Float, nullable=False),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("device_id", String(80), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    Column("attribute", String(32), primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("source", String(64), primary_key=True),
+    Column("confidence", Float, nullable=False),
+    Column("capture_id", String(16)),
+    Column("packet", BigInteger),
+    Column("first_ns", BigInteger, nullable=False),
+    Column("last_ns", BigInteger, nullable=False),
+)
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("capture_id", String(16), ForeignKey("captures.id", ondelete="CASCADE"), nullable=False),
+    Column("proto", Integer, nullable=False),
+    Column("src_ip", String(45), nullable=False),
+    Column("src_port", Integer),
+    Column("dst_ip", String(45), nullable=False),
+    Column("dst_port", Integer),
+    Column("first_ns", BigInteger, nullable=False),
+    Column("last_ns", BigInteger, nullable=False),
+    Column("packets_src", BigInteger, nullable=False),
+    Column("packets_dst", BigInteger, nullable=False),
+    Column("bytes_src", BigInteger, nullable=False),
+    Column("bytes_dst", BigInteger, nullable=False),
+    Column("tcp_flags_src", Integer, nullable=False),
+    Column("tcp_flags_dst", Integer, nullable=False),
+    Column("initiator", String(16), nullable=False),
+    Column("vlans", String(64), nullable=False),
+    Column("src_device", String(80)),
+    Column("dst_device", String(80)),
+    Index("ix_flows_capture_id", "capture_id"),
+    Index("ix_flows_src_device", "src_device"),
+    Index("ix_flows_dst_device", "dst_device"),
+)
+
+skipped = Table(
+    "skipped",
+    metadata,
+    Column("capture_id", String(16), ForeignKey("captures.id", ondelete="CASCADE"), primary_key=True),
+    Column("reason", Text, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("examples", String(128), nullable=False),
+)
