@@ -130,8 +130,17 @@ def build_hosts() -> dict[str, Host]:
     add(Host("DNS-DHCP", mac("005056", 0x100010), ip4("10.30.0.10"), 30, ttl=128))
     add(Host("FILESERVER", mac("847beb", 0x110040), ip4("10.30.0.40"), 30, ttl=128))
     for i in range(1, 4):
-        add(Host(f"NURSE-WS-0{i}", mac("d0431e", 0x200000 + i), ip4(f"10.30.0.{100 + i}"), 30, ttl=128, dhcp=True,
-                 fqdn=f"NURSE-WS-0{i}.ward.example"))
+        add(
+            Host(
+                f"NURSE-WS-0{i}",
+                mac("d0431e", 0x200000 + i),
+                ip4(f"10.30.0.{100 + i}"),
+                30,
+                ttl=128,
+                dhcp=True,
+                fqdn=f"NURSE-WS-0{i}.ward.example",
+            )
+        )
     add(Host("ZD621-WARD", mac("9075de", 0x300060), ip4("10.30.0.60"), 30, dhcp=True))
     add(Host("Galaxy-S23", bytes.fromhex("a6c3f0123456"), ip4("10.30.0.150"), 30, dhcp=True))
     add(Host("SYSMEX-XN", mac("00066b", 0x400010), ip4("10.40.0.10"), 40))
@@ -169,11 +178,17 @@ class Capture:
         ident = self.next_ident()
         if isinstance(src, Host) and isinstance(dst, Host):
             if src.vlan == dst.vlan:
-                self.emit(ts, ethernet(src.mac, dst.mac, src.vlan, 0x0800, ipv4(src.ip, dst.ip, proto, l4, src.ttl, ident)))
+                self.emit(
+                    ts, ethernet(src.mac, dst.mac, src.vlan, 0x0800, ipv4(src.ip, dst.ip, proto, l4, src.ttl, ident))
+                )
             else:
-                self.emit(ts, ethernet(src.mac, GW_MAC, src.vlan, 0x0800, ipv4(src.ip, dst.ip, proto, l4, src.ttl, ident)))
-                self.emit(ts + 180_000, ethernet(GW_MAC, dst.mac, dst.vlan, 0x0800,
-                                                 ipv4(src.ip, dst.ip, proto, l4, src.ttl - 1, ident)))
+                self.emit(
+                    ts, ethernet(src.mac, GW_MAC, src.vlan, 0x0800, ipv4(src.ip, dst.ip, proto, l4, src.ttl, ident))
+                )
+                self.emit(
+                    ts + 180_000,
+                    ethernet(GW_MAC, dst.mac, dst.vlan, 0x0800, ipv4(src.ip, dst.ip, proto, l4, src.ttl - 1, ident)),
+                )
         elif isinstance(src, Host):
             assert isinstance(dst, bytes)
             self.emit(ts, ethernet(src.mac, GW_MAC, src.vlan, 0x0800, ipv4(src.ip, dst, proto, l4, src.ttl, ident)))
@@ -186,8 +201,15 @@ class Capture:
         dip = dst.ip if isinstance(dst, Host) else dst
         self.send_ip(ts, src, dst, 17, udp(sip, dip, sport, dport, payload))
 
-    def tcp_session(self, ts: int, client: Host, server: Host | bytes, dport: int,
-                    exchanges: list[tuple[bool, bytes]], sport: int | None = None) -> int:
+    def tcp_session(
+        self,
+        ts: int,
+        client: Host,
+        server: Host | bytes,
+        dport: int,
+        exchanges: list[tuple[bool, bytes]],
+        sport: int | None = None,
+    ) -> int:
         """A whole TCP connection: handshake, (from_client, data) exchanges with ACKs, FIN/ACK teardown."""
         sport = sport or self.rng.randint(49152, 65000)
         cip = client.ip
@@ -287,14 +309,45 @@ def nbns_registration(ident: int, name: str, addr: bytes) -> bytes:
     encoded = b"".join(bytes([0x41 + (b >> 4), 0x41 + (b & 0x0F)]) for b in raw)
     qname = bytes([32]) + encoded + b"\x00"
     head = struct.pack("!HHHHHH", ident, 0x2910, 1, 0, 0, 1)
-    return head + qname + struct.pack("!HH", 0x20, 1) + b"\xc0\x0c" + struct.pack("!HHIH", 0x20, 1, 300000, 6) + \
-        struct.pack("!H", 0x6000) + addr
+    return (
+        head
+        + qname
+        + struct.pack("!HH", 0x20, 1)
+        + b"\xc0\x0c"
+        + struct.pack("!HHIH", 0x20, 1, 300000, 6)
+        + struct.pack("!H", 0x6000)
+        + addr
+    )
 
 
-def dhcp(op: int, msg_type: int, xid: int, chaddr: bytes, yiaddr: bytes, giaddr: bytes, hostname: str | None,
-         fqdn: str | None, server: bytes | None) -> bytes:
-    fixed = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", op, 1, 6, 1 if giaddr != b"\x00" * 4 else 0, xid, 0, 0x8000,
-                        b"\x00" * 4, yiaddr, b"\x00" * 4, giaddr, chaddr, b"", b"")
+def dhcp(
+    op: int,
+    msg_type: int,
+    xid: int,
+    chaddr: bytes,
+    yiaddr: bytes,
+    giaddr: bytes,
+    hostname: str | None,
+    fqdn: str | None,
+    server: bytes | None,
+) -> bytes:
+    fixed = struct.pack(
+        "!BBBBIHH4s4s4s4s16s64s128s",
+        op,
+        1,
+        6,
+        1 if giaddr != b"\x00" * 4 else 0,
+        xid,
+        0,
+        0x8000,
+        b"\x00" * 4,
+        yiaddr,
+        b"\x00" * 4,
+        giaddr,
+        chaddr,
+        b"",
+        b"",
+    )
     opts = bytes([53, 1, msg_type])
     if op == 1:
         opts += bytes([55, 7, 1, 3, 6, 15, 31, 33, 43]) + bytes([61, 7, 1]) + chaddr
@@ -314,7 +367,7 @@ def hl7_mllp(sender: str, facility: str, control: int, when: str, with_patient: 
         f"MSH|^~\\&|{sender}|{facility}|HL7ENGINE|WARD3|{when}||ORU^R01^ORU_R01|MSG{control:06d}|P|2.6",
     ]
     if with_patient:
-        segs.append("PID|1||MRN00{0}^^^WARD3^MR||DOE^JANE^Q||19580214|F".format(control % 97))
+        segs.append(f"PID|1||MRN00{control % 97}^^^WARD3^MR||DOE^JANE^Q||19580214|F")
     segs += [
         f"OBR|1|||69837-1^Vital signs^LN|||{when}",
         f"OBX|1|NM|8867-4^Heart rate^LN||{60 + control % 40}|/min|||||F|||{when}||{sender}",
@@ -338,11 +391,20 @@ def a_associate(pdu_type: int, called: str, calling: str, abstract: str) -> byte
         ctx += dicom_item(0x30, abstract.encode()) + dicom_item(0x40, b"1.2.840.10008.1.2")
     else:
         ctx += dicom_item(0x40, b"1.2.840.10008.1.2")
-    user = (dicom_item(0x51, struct.pack("!I", 16384)) + dicom_item(0x52, b"1.2.840.113619.6.374")
-            + dicom_item(0x55, b"GE_REV_CT_22"))
-    body = (struct.pack("!HH", 1, 0) + called.ljust(16).encode() + calling.ljust(16).encode() + b"\x00" * 32
-            + dicom_item(0x10, b"1.2.840.10008.3.1.1.1") + dicom_item(0x20 if pdu_type == 1 else 0x21, ctx)
-            + dicom_item(0x50, user))
+    user = (
+        dicom_item(0x51, struct.pack("!I", 16384))
+        + dicom_item(0x52, b"1.2.840.113619.6.374")
+        + dicom_item(0x55, b"GE_REV_CT_22")
+    )
+    body = (
+        struct.pack("!HH", 1, 0)
+        + called.ljust(16).encode()
+        + calling.ljust(16).encode()
+        + b"\x00" * 32
+        + dicom_item(0x10, b"1.2.840.10008.3.1.1.1")
+        + dicom_item(0x20 if pdu_type == 1 else 0x21, ctx)
+        + dicom_item(0x50, user)
+    )
     return struct.pack("!BBI", pdu_type, 0, len(body)) + body
 
 
@@ -375,11 +437,23 @@ def ct_dataset(n: int) -> bytes:
 def tls_client_hello(sni: str, rng: random.Random) -> bytes:
     name = sni.encode()
     sni_ext = struct.pack("!HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
-    exts = sni_ext + struct.pack("!HH", 0x000A, 4) + struct.pack("!HH", 2, 0x001D) + \
-        struct.pack("!HHB", 0x002B, 3, 2) + struct.pack("!H", 0x0304)
+    exts = (
+        sni_ext
+        + struct.pack("!HH", 0x000A, 4)
+        + struct.pack("!HH", 2, 0x001D)
+        + struct.pack("!HHB", 0x002B, 3, 2)
+        + struct.pack("!H", 0x0304)
+    )
     ciphers = struct.pack("!H", 6) + struct.pack("!HHH", 0x1301, 0x1302, 0xC02F)
-    body = struct.pack("!H", 0x0303) + bytes(rng.getrandbits(8) for _ in range(32)) + b"\x00" + ciphers + \
-        b"\x01\x00" + struct.pack("!H", len(exts)) + exts
+    body = (
+        struct.pack("!H", 0x0303)
+        + bytes(rng.getrandbits(8) for _ in range(32))
+        + b"\x00"
+        + ciphers
+        + b"\x01\x00"
+        + struct.pack("!H", len(exts))
+        + exts
+    )
     hs = b"\x01" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
 
@@ -410,8 +484,23 @@ def smb2_negotiate_request(client: int, rng: random.Random) -> bytes:
 def smb2_negotiate_response(rng: random.Random) -> bytes:
     """NEGOTIATE response choosing SMB 2.1, no security blob ([MS-SMB2] 2.2.4)."""
     guid = bytes(rng.getrandbits(8) for _ in range(16))
-    body = struct.pack("<HHHH16sIIIIQQHHI", 65, 1, 0x0210, 0, guid, 0x7, 8388608, 8388608, 8388608,
-                       133_000_000_000_000_000, 0, 128, 0, 0)
+    body = struct.pack(
+        "<HHHH16sIIIIQQHHI",
+        65,
+        1,
+        0x0210,
+        0,
+        guid,
+        0x7,
+        8388608,
+        8388608,
+        8388608,
+        133_000_000_000_000_000,
+        0,
+        128,
+        0,
+        0,
+    )
     return netbios_session(smb2_header(0, 0, response=True) + body)
 
 
@@ -424,10 +513,14 @@ def lldp_frame() -> bytes:
     def tlv(t: int, value: bytes) -> bytes:
         return struct.pack("!H", (t << 9) | len(value)) + value
 
-    body = (tlv(1, b"\x04" + SWITCH_MAC) + tlv(2, b"\x05Gi1/0/48") + tlv(3, struct.pack("!H", 120))
-            + tlv(5, b"ward3-access-sw1") + tlv(6, b"Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), "
-                                                   b"Version 15.2(7)E8")
-            + tlv(0, b""))
+    body = (
+        tlv(1, b"\x04" + SWITCH_MAC)
+        + tlv(2, b"\x05Gi1/0/48")
+        + tlv(3, struct.pack("!H", 120))
+        + tlv(5, b"ward3-access-sw1")
+        + tlv(6, b"Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), Version 15.2(7)E8")
+        + tlv(0, b"")
+    )
     return ethernet(SWITCH_MAC[:5] + b"\x30", bytes.fromhex("0180c200000e"), None, 0x88CC, body)
 
 
@@ -488,29 +581,71 @@ def generate(out: Path) -> int:
             fqdn = host.fqdn if mtype in (1, 3) else None
             if mtype in (1, 3):  # client broadcast, then relay -> server
                 msg = dhcp(1, mtype, xid, host.mac, zero, zero, name, fqdn, None)
-                cap.emit(ts, ethernet(host.mac, BROADCAST, host.vlan, 0x0800,
-                                      ipv4(zero, b"\xff" * 4, 17, udp(zero, b"\xff" * 4, 68, 67, msg), 64, 0)))
+                cap.emit(
+                    ts,
+                    ethernet(
+                        host.mac,
+                        BROADCAST,
+                        host.vlan,
+                        0x0800,
+                        ipv4(zero, b"\xff" * 4, 17, udp(zero, b"\xff" * 4, 68, 67, msg), 64, 0),
+                    ),
+                )
                 relayed = dhcp(1, mtype, xid, host.mac, zero, client_gw, name, fqdn, None)
-                cap.emit(ts + 500_000, ethernet(GW_MAC, server.mac, 30, 0x0800,
-                                                ipv4(relay_ip, server.ip, 17, udp(relay_ip, server.ip, 67, 67, relayed),
-                                                     255, cap.next_ident())))
+                cap.emit(
+                    ts + 500_000,
+                    ethernet(
+                        GW_MAC,
+                        server.mac,
+                        30,
+                        0x0800,
+                        ipv4(relay_ip, server.ip, 17, udp(relay_ip, server.ip, 67, 67, relayed), 255, cap.next_ident()),
+                    ),
+                )
             else:  # server -> relay, relay -> client
                 reply = dhcp(2, mtype, xid, host.mac, yi, client_gw, name, None, server.ip)
-                cap.emit(ts, ethernet(server.mac, GW_MAC, 30, 0x0800,
-                                      ipv4(server.ip, relay_ip, 17, udp(server.ip, relay_ip, 67, 67, reply), 128,
-                                           cap.next_ident())))
-                cap.emit(ts + 400_000, ethernet(GW_MAC, BROADCAST, host.vlan, 0x0800,
-                                                ipv4(client_gw, b"\xff" * 4, 17,
-                                                     udp(client_gw, b"\xff" * 4, 67, 68, reply), 255, 0)))
+                cap.emit(
+                    ts,
+                    ethernet(
+                        server.mac,
+                        GW_MAC,
+                        30,
+                        0x0800,
+                        ipv4(server.ip, relay_ip, 17, udp(server.ip, relay_ip, 67, 67, reply), 128, cap.next_ident()),
+                    ),
+                )
+                cap.emit(
+                    ts + 400_000,
+                    ethernet(
+                        GW_MAC,
+                        BROADCAST,
+                        host.vlan,
+                        0x0800,
+                        ipv4(client_gw, b"\xff" * 4, 17, udp(client_gw, b"\xff" * 4, 67, 68, reply), 255, 0),
+                    ),
+                )
 
     # NBNS registrations and IPv6 router solicitations from the Windows workstations
     for i in range(1, 4):
         ws = h[f"NURSE-WS-0{i}"]
         bcast = ip4("10.30.0.255")
-        cap.emit(at(45 + i), ethernet(ws.mac, BROADCAST, 30, 0x0800,
-                                      ipv4(ws.ip, bcast, 17, udp(ws.ip, bcast, 137, 137,
-                                                                 nbns_registration(0x7000 + i, ws.name, ws.ip)),
-                                           128, cap.next_ident())))
+        cap.emit(
+            at(45 + i),
+            ethernet(
+                ws.mac,
+                BROADCAST,
+                30,
+                0x0800,
+                ipv4(
+                    ws.ip,
+                    bcast,
+                    17,
+                    udp(ws.ip, bcast, 137, 137, nbns_registration(0x7000 + i, ws.name, ws.ip)),
+                    128,
+                    cap.next_ident(),
+                ),
+            ),
+        )
         cap.emit(at(46 + i), router_solicitation(ws.mac, 30))
 
     # printer mDNS announcements
@@ -518,9 +653,16 @@ def generate(out: Path) -> int:
     mdns_ip = ip4("224.0.0.251")
     for t in (50, 170, 290, 410, 530):
         payload = mdns_announce(printer.name, printer.ip, "_pdl-datastream._tcp.local")
-        cap.emit(at(t), ethernet(printer.mac, bytes.fromhex("01005e0000fb"), 30, 0x0800,
-                                 ipv4(printer.ip, mdns_ip, 17, udp(printer.ip, mdns_ip, 5353, 5353, payload), 255,
-                                      cap.next_ident())))
+        cap.emit(
+            at(t),
+            ethernet(
+                printer.mac,
+                bytes.fromhex("01005e0000fb"),
+                30,
+                0x0800,
+                ipv4(printer.ip, mdns_ip, 17, udp(printer.ip, mdns_ip, 5353, 5353, payload), 255, cap.next_ident()),
+            ),
+        )
 
     # HL7 results: monitors, central station, vital signs, analyzers -> engine (one connection per message)
     engine = h["HL7-ENGINE"]
@@ -550,24 +692,36 @@ def generate(out: Path) -> int:
                 (False, bytes.fromhex("060000000004") + b"\x00" * 4),
             ]
             cap.tcp_session(at(t), h[mod], pacs, 104, exchanges)
-        cap.tcp_session(at(80 + k * 120), h["CT-01"], mwl, 104, [
-            (True, a_associate(1, "WARD3MWL", "CT01WARD3", "1.2.840.10008.5.1.4.31")),
-            (False, a_associate(2, "WARD3MWL", "CT01WARD3", "1.2.840.10008.5.1.4.31")),
-            (True, bytes.fromhex("050000000004") + b"\x00" * 4),
-            (False, bytes.fromhex("060000000004") + b"\x00" * 4),
-        ])
+        cap.tcp_session(
+            at(80 + k * 120),
+            h["CT-01"],
+            mwl,
+            104,
+            [
+                (True, a_associate(1, "WARD3MWL", "CT01WARD3", "1.2.840.10008.5.1.4.31")),
+                (False, a_associate(2, "WARD3MWL", "CT01WARD3", "1.2.840.10008.5.1.4.31")),
+                (True, bytes.fromhex("050000000004") + b"\x00" * 4),
+                (False, bytes.fromhex("060000000004") + b"\x00" * 4),
+            ],
+        )
     # radiologist workstation pings and queries the PACS
     rad = h["RAD-WS-01"]
     for k in range(5):
         t = at(100 + k * 100)
         cap.send_ip(t, rad, pacs, 1, icmp_echo(0x0100, k, reply=False))
         cap.send_ip(t + 200_000, pacs, rad, 1, icmp_echo(0x0100, k, reply=True))
-        cap.tcp_session(t + 1_000_000, rad, pacs, 104, [
-            (True, a_associate(1, "WARD3PACS", "RADWS01", "1.2.840.10008.5.1.4.1.2.2.1")),
-            (False, a_associate(2, "WARD3PACS", "RADWS01", "1.2.840.10008.5.1.4.1.2.2.1")),
-            (True, bytes.fromhex("050000000004") + b"\x00" * 4),
-            (False, bytes.fromhex("060000000004") + b"\x00" * 4),
-        ])
+        cap.tcp_session(
+            t + 1_000_000,
+            rad,
+            pacs,
+            104,
+            [
+                (True, a_associate(1, "WARD3PACS", "RADWS01", "1.2.840.10008.5.1.4.1.2.2.1")),
+                (False, a_associate(2, "WARD3PACS", "RADWS01", "1.2.840.10008.5.1.4.1.2.2.1")),
+                (True, bytes.fromhex("050000000004") + b"\x00" * 4),
+                (False, bytes.fromhex("060000000004") + b"\x00" * 4),
+            ],
+        )
 
     # pumps: syslog and HTTPS to the pump server; one Baxter pump also calls its vendor's cloud
     syslog, pump_server = h["SYSLOG"], h["PUMP-SERVER"]
@@ -580,23 +734,39 @@ def generate(out: Path) -> int:
     for k in range(3):
         for p in pumps:
             t = at(120 + k * 170 + rng.random() * 30)
-            cap.tcp_session(t, p, pump_server, 443, [
-                (True, tls_client_hello("pumpserver.ward.example", rng)),
-                (False, tls_opaque(1200, rng)),
-                (True, tls_opaque(300, rng)),
-                (False, tls_opaque(80, rng)),
-            ])
+            cap.tcp_session(
+                t,
+                p,
+                pump_server,
+                443,
+                [
+                    (True, tls_client_hello("pumpserver.ward.example", rng)),
+                    (False, tls_opaque(1200, rng)),
+                    (True, tls_opaque(300, rng)),
+                    (False, tls_opaque(80, rng)),
+                ],
+            )
     cloud_pump = h["PUMP-0111"]
     for k in range(2):
-        cap.tcp_session(at(200 + k * 240), cloud_pump, INTERNET["pumpcloud"], 443, [
-            (True, tls_client_hello("telemetry.pumpvendor.example", rng)),
-            (False, tls_opaque(900, rng)),
-            (True, tls_opaque(2500, rng)),
-        ])
+        cap.tcp_session(
+            at(200 + k * 240),
+            cloud_pump,
+            INTERNET["pumpcloud"],
+            443,
+            [
+                (True, tls_client_hello("telemetry.pumpvendor.example", rng)),
+                (False, tls_opaque(900, rng)),
+                (True, tls_opaque(2500, rng)),
+            ],
+        )
 
     # workstations: DNS lookups, SMB to the file server, HTTPS to Windows Update, print jobs
-    names = {"fileserver.ward.example": h["FILESERVER"].ip, "pacs.ward.example": pacs.ip,
-             "hl7engine.ward.example": engine.ip, "settings-win.data.microsoft.com": INTERNET["windowsupdate"]}
+    names = {
+        "fileserver.ward.example": h["FILESERVER"].ip,
+        "pacs.ward.example": pacs.ip,
+        "hl7engine.ward.example": engine.ip,
+        "settings-win.data.microsoft.com": INTERNET["windowsupdate"],
+    }
     qid = 0x1000
     for i in range(1, 4):
         ws = h[f"NURSE-WS-0{i}"]
@@ -607,22 +777,40 @@ def generate(out: Path) -> int:
             cap.udp(t, ws, server, sport, 53, dns_query(qid, qname))
             cap.udp(t + 900_000, server, ws, 53, sport, dns_answer(qid, qname, addr))
         for k in range(3):
-            cap.tcp_session(at(100 + i * 13 + k * 150), ws, h["FILESERVER"], 445, [
-                (True, smb2_negotiate_request(i, rng)),
-                (False, smb2_negotiate_response(rng)),
-                (True, smb2_echo(1, response=False)),
-                (False, smb2_echo(1, response=True)),
-            ])
-        cap.tcp_session(at(300 + i * 7), ws, INTERNET["windowsupdate"], 443, [
-            (True, tls_client_hello("settings-win.data.microsoft.com", rng)),
-            (False, tls_opaque(4000, rng)),
-            (True, tls_opaque(600, rng)),
-        ])
+            cap.tcp_session(
+                at(100 + i * 13 + k * 150),
+                ws,
+                h["FILESERVER"],
+                445,
+                [
+                    (True, smb2_negotiate_request(i, rng)),
+                    (False, smb2_negotiate_response(rng)),
+                    (True, smb2_echo(1, response=False)),
+                    (False, smb2_echo(1, response=True)),
+                ],
+            )
+        cap.tcp_session(
+            at(300 + i * 7),
+            ws,
+            INTERNET["windowsupdate"],
+            443,
+            [
+                (True, tls_client_hello("settings-win.data.microsoft.com", rng)),
+                (False, tls_opaque(4000, rng)),
+                (True, tls_opaque(600, rng)),
+            ],
+        )
         cap.tcp_session(at(400 + i * 9), ws, printer, 9100, [(True, b"^XA^FO50,50^ADN,36,20^FDWARD 3 BED 7^FS^XZ")])
     # the DNS server forwards one lookup to the internet
     cap.udp(at(71), server, INTERNET["dns"], 53001, 53, dns_query(0x2001, "settings-win.data.microsoft.com"))
-    cap.udp(at(71.02), INTERNET["dns"], server, 53, 53001,
-            dns_answer(0x2001, "settings-win.data.microsoft.com", INTERNET["windowsupdate"]))
+    cap.udp(
+        at(71.02),
+        INTERNET["dns"],
+        server,
+        53,
+        53001,
+        dns_answer(0x2001, "settings-win.data.microsoft.com", INTERNET["windowsupdate"]),
+    )
     # NTP from the ventilators to the DNS-DHCP server (also the time server)
     ntp = bytes([0x23]) + bytes(47)
     for k in range(10):
@@ -633,10 +821,16 @@ def generate(out: Path) -> int:
             cap.udp(t + 1_000_000, server, h[v], 123, sport, bytes([0x24]) + bytes(47))
     # the visitor's phone: HTTPS to the internet
     phone = h["Galaxy-S23"]
-    cap.tcp_session(at(250), phone, ip4("142.250.74.110"), 443, [
-        (True, tls_client_hello("www.google.com", rng)),
-        (False, tls_opaque(3000, rng)),
-    ])
+    cap.tcp_session(
+        at(250),
+        phone,
+        ip4("142.250.74.110"),
+        443,
+        [
+            (True, tls_client_hello("www.google.com", rng)),
+            (False, tls_opaque(3000, rng)),
+        ],
+    )
     cap.write_pcapng(out)
     return len(cap.frames)
 

@@ -9,7 +9,7 @@ from typing import BinaryIO, cast
 from wardwatch.capture.interface import CaptureReader
 from wardwatch.capture.pcap import MAGICS, PcapReader
 from wardwatch.capture.pcapng import PcapngReader
-from wardwatch.capture.stream import ByteStream, HashingFile, Readable
+from wardwatch.capture.stream import ByteStream, GzipSource, HashingFile, Readable
 from wardwatch.errors import CaptureError, CaptureFormatError
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -31,7 +31,7 @@ def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
         raise CaptureError(name, None, exc.strerror or str(exc)) from exc
     hashing = HashingFile(raw)
     compressed = head == GZIP_MAGIC
-    source: Readable = gzip.GzipFile(fileobj=cast(BinaryIO, hashing), mode="rb") if compressed else hashing
+    source: Readable = GzipSource(gzip.GzipFile(fileobj=cast(BinaryIO, hashing), mode="rb")) if compressed else hashing
     stream = ByteStream(name, hashing, source)
     try:
         magic = stream.peek(4)

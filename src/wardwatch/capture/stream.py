@@ -25,6 +25,18 @@ class Readable(Protocol):
         ...
 
 
+class GzipSource:
+    """A gzip stream read with ``read1``: each call decompresses what one read of the file gives, so a
+    truncated archive yields everything before the damage instead of losing the last chunk."""
+
+    def __init__(self, gz: gzip.GzipFile) -> None:
+        self._gz = gz
+
+    def read(self, n: int = -1, /) -> bytes:
+        """Up to ``n`` decompressed bytes."""
+        return self._gz.read1(n)
+
+
 class HashingFile:
     """A read-only file wrapper that hashes every byte read from the file on disk."""
 
@@ -70,6 +82,7 @@ class ByteStream:
         self._buf = b""
         self._pos = 0
         self._base = 0
+        self._damage: str | None = None
 
     @property
     def offset(self) -> int:
@@ -90,7 +103,7 @@ class ByteStream:
         self._base += self._pos  # everything before the position is consumed and dropped
         parts = [rest]
         have = len(rest)
-        while have < n:
+        while have < n and self._damage is None:
             chunk = self._raw_read(max(CHUNK, n - have))
             if not chunk:
                 break
@@ -112,15 +125,19 @@ class ByteStream:
         return data
 
     def _raw_read(self, n: int) -> bytes:
+        """Read from the source; a damaged compressed stream ends the data (the reason is kept for ``fail``)."""
         try:
             return self._src.read(n)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise CaptureFormatError(self.path, self.offset, f"compressed stream is damaged: {exc}") from exc
+            self._damage = f"compressed stream is damaged: {exc or type(exc).__name__}"
+            return b""
 
     def fail(self, offset: int, message: str) -> CaptureFormatError:
         """Finish hashing the file and build the error to raise (offset = where the damage starts)."""
         with contextlib.suppress(OSError):
             self.hashing.drain()
+        if self._damage is not None:
+            message = f"{message}: {self._damage}"
         return CaptureFormatError(self.path, offset, message)
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from wardwatch.inventory.oui import vendor_of
+from wardwatch.inventory.oui import local_convention, vendor_of
 from wardwatch.model.addr import (
     ip_bytes,
     ip_sort_key,
@@ -352,6 +352,8 @@ class InventoryBuilder:
             vendor = vendor_of(mac)
             if vendor is not None:
                 draft.add_evidence("vendor", vendor, "oui", OUI_CONFIDENCE, span)
+            elif (convention := local_convention(mac)) is not None:
+                draft.add_evidence("vendor", convention, "local-mac-convention", 0.5, span)
         else:
             draft.span.merge(span)
         return draft

@@ -10,6 +10,21 @@ from netaddr import EUI, NotRegisteredError
 NOT_A_VENDOR = frozenset({"IEEE Registration Authority", "Private"})
 
 
+#: Locally administered prefixes that software assigns by convention (not registered, but well known).
+LOCAL_CONVENTIONS: dict[bytes, str] = {
+    bytes.fromhex("525400"): "QEMU/KVM virtual NIC",
+    bytes.fromhex("0242"): "Docker container bridge",
+}
+
+
+def local_convention(mac: bytes) -> str | None:
+    """What software conventionally uses this locally administered prefix, if anything."""
+    for prefix, name in LOCAL_CONVENTIONS.items():
+        if mac.startswith(prefix):
+            return name
+    return None
+
+
 @lru_cache(maxsize=65536)
 def vendor_of(mac: bytes) -> str | None:
     """The organisation the MAC's OUI (or IAB) is registered to, or None.

@@ -17,9 +17,7 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +29,8 @@ from wardwatch.model.inventory import AddressUse, Device, DeviceId, DeviceKind, 
 from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
 
+#: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
+HEAD_REVISION = "0001"
 #: Rows per IN (...) list: stays under SQLite's variable limit.
 CHUNK = 500
 
@@ -94,8 +94,20 @@ class Store:
             raise StoreError(f"cannot open database {url.render_as_string(hide_password=True)}: {exc}") from exc
         return store
 
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None for an empty database)."""
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision (Alembic is only loaded when there is work to do)."""
+        if self.schema_revision() == HEAD_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(resources.files("wardwatch.store") / "migrations"))
         with self.engine.begin() as conn:

@@ -1,0 +1,77 @@
+"""Shared fixtures: the public corpus (read in place), tshark, frame builders, temporary stores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("WARDWATCH_CORPUS", ROOT.parent / "shared" / "corpus"))
+PCAP_DIR = CORPUS / "pcap"
+SAMPLE = ROOT / "samples" / "ward.pcapng"
+GOLDEN = Path(__file__).parent / "golden"
+
+# the sample generator doubles as the tests' library of wire-format builders
+sys.path.insert(0, str(ROOT / "samples"))
+
+
+def corpus_captures() -> list[Path]:
+    """Every capture of the public corpus (empty when the corpus is not next to the clone)."""
+    if not PCAP_DIR.is_dir():
+        return []
+    return sorted(p for p in PCAP_DIR.iterdir() if p.suffix in (".pcap", ".pcapng"))
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The pcap folder of ../shared/corpus; skips with the reason when a user's clone has none."""
+    if not PCAP_DIR.is_dir():
+        pytest.skip(f"public corpus not found at {PCAP_DIR} (it sits beside the repository in the workplace)")
+    return PCAP_DIR
+
+
+def need_corpus_file(name: str) -> Path:
+    """Path of one corpus capture, or skip."""
+    path = PCAP_DIR / name
+    if not path.is_file():
+        pytest.skip(f"corpus capture {name} not found in {PCAP_DIR}")
+    return path
+
+
+@pytest.fixture
+def tshark() -> str:
+    """Path of tshark; ``make test`` installs it when running as root."""
+    path = shutil.which("tshark")
+    if path is None:
+        pytest.skip("tshark is not installed (make test installs it with apt when run as root)")
+    return path
+
+
+# --- writing captures ----------------------------------------------------------------------------------------------
+
+
+def write_pcap(
+    path: Path,
+    frames: Iterable[tuple[int, bytes] | tuple[int, bytes, int]],
+    linktype: int = 1,
+    order: str = "<",
+    nsec: bool = False,
+    snaplen: int = 262144,
+) -> Path:
+    """Write a classic pcap. Frames are (ts_ns, data) or (ts_ns, data, wirelen)."""
+    magic = 0xA1B23C4D if nsec else 0xA1B2C3D4
+    out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
+    for item in frames:
+        ts, data = item[0], item[1]
+        wirelen = item[2] if len(item) == 3 else len(data)  # type: ignore[misc]
+        sec, rest = divmod(ts, 1_000_000_000)
+        frac = rest if nsec else rest // 1000
+        out.append(struct.pack(order + "IIII", sec, frac, len(data), wirelen) + data)
+    path.write_bytes(b"".join(out))
+    return path

@@ -1,0 +1,89 @@
+"""DNS / mDNS / LLMNR answers -> host names of addresses (RFC 1035, RFC 6762)."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generate_ward import dns_answer, dns_name, dns_query, mdns_announce
+from tests.dissect.helpers import REF, udp_packet
+from wardwatch.dissect.dns import DnsDissector, parse_message, reverse_name_ip
+from wardwatch.dissect.interface import MalformedPacket
+from wardwatch.dissect.wire import read_name
+
+
+def pairs(out: list) -> set[tuple[str, str, str, float]]:  # type: ignore[type-arg]
+    return {(o.subject.value, o.value, o.source, o.confidence) for o in out}
+
+
+def test_unicast_answer() -> None:
+    msg = dns_answer(7, "pacs.ward.example", bytes([10, 20, 0, 50]))
+    out = DnsDissector().dissect(udp_packet(msg, 53, 40000), REF)
+    assert pairs(out) == {("10.20.0.50", "pacs.ward.example", "dns", 0.5)}
+    assert DnsDissector().dissect(udp_packet(dns_query(7, "pacs.ward.example"), 40000, 53), REF) == []
+
+
+def test_cname_chain_names_what_was_asked() -> None:
+    # www.vendor.example CNAME edge.cdn.example; edge.cdn.example A 203.0.113.9
+    head = struct.pack("!HHHHHH", 1, 0x8180, 1, 2, 0, 0) + dns_name("www.vendor.example") + struct.pack("!HH", 1, 1)
+    target = dns_name("edge.cdn.example")
+    cname = b"\xc0\x0c" + struct.pack("!HHIH", 5, 1, 60, len(target)) + target
+    a_rec = dns_name("edge.cdn.example") + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([203, 0, 113, 9])
+    out = DnsDissector().dissect(udp_packet(head + cname + a_rec, 53, 40000), REF)
+    assert pairs(out) == {("203.0.113.9", "www.vendor.example", "dns", 0.5)}
+
+
+def test_mdns_announcement_with_cache_flush_bit() -> None:
+    msg = mdns_announce("ZD621-WARD", bytes([10, 30, 0, 60]), "_pdl-datastream._tcp.local")
+    out = DnsDissector().dissect(
+        udp_packet(msg, 5353, 5353, src_ip=bytes([10, 30, 0, 60]), dst_ip=bytes([224, 0, 0, 251])), REF
+    )
+    # the responder speaks for its own address: high confidence
+    assert pairs(out) == {("10.30.0.60", "ZD621-WARD.local", "mdns", 0.9)}
+
+
+def test_ptr_answers() -> None:
+    assert reverse_name_ip("50.0.20.10.in-addr.arpa") == "10.20.0.50"
+    nib = ".".join(reversed("20010db8000000000000000000000001")) + ".ip6.arpa"
+    assert reverse_name_ip(nib) == "2001:db8::1"
+    assert reverse_name_ip("not.a.reverse.name") is None
+    head = struct.pack("!HHHHHH", 1, 0x8180, 0, 1, 0, 0)
+    target = dns_name("pacs.ward.example")
+    rec = dns_name("50.0.20.10.in-addr.arpa") + struct.pack("!HHIH", 12, 1, 60, len(target)) + target
+    out = DnsDissector().dissect(udp_packet(head + rec, 53, 40000), REF)
+    assert pairs(out) == {("10.20.0.50", "pacs.ward.example", "dns", 0.6)}
+
+
+def test_compression_loops_and_truncation_are_malformed() -> None:
+    loop = struct.pack("!HHHHHH", 1, 0x8180, 1, 0, 0, 0) + b"\xc0\x0c"  # a name that points at itself
+    with pytest.raises(MalformedPacket, match="loop"):
+        parse_message(loop)
+    with pytest.raises(MalformedPacket):
+        parse_message(dns_answer(1, "a.example", b"\x01\x02\x03\x04")[:-3])
+    with pytest.raises(MalformedPacket, match="shorter than its header"):
+        parse_message(b"\x00\x01")
+    name, end = read_name(b"\x03a.b\x00", 0)  # a dot inside a label is escaped, not a separator
+    assert (name, end) == ("a\\.b", 5)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=300))
+def test_dns_fuzz(payload: bytes) -> None:
+    try:
+        out = DnsDissector().dissect(udp_packet(payload, 53, 40000), REF)
+    except MalformedPacket:
+        return
+    assert all(o.subject.value for o in out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=40), st.integers(min_value=12, max_value=60))
+def test_dns_fuzz_mutated_answer(noise: bytes, at: int) -> None:
+    msg = bytearray(dns_answer(9, "monitor-7.icu.example", bytes([10, 1, 1, 7])))
+    msg[at : at + len(noise)] = noise
+    with contextlib.suppress(MalformedPacket):
+        DnsDissector().dissect(udp_packet(bytes(msg), 53, 40000), REF)

@@ -1,0 +1,46 @@
+"""One extension path: built-ins register like plugins; duplicate names are refused; dispatch by selector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+from tests.dissect.helpers import udp_packet
+from wardwatch.dissect import Registry, Selector, default_registry
+from wardwatch.errors import DissectorRegistrationError
+from wardwatch.model import Observation, Packet, PacketRef
+
+
+class Dummy:
+    def __init__(self, name: str, selector: Selector) -> None:
+        self.name = name
+        self.selector = selector
+
+    def dissect(self, packet: Packet, ref: PacketRef) -> Iterable[Observation]:
+        return []
+
+
+def test_builtins_and_dispatch() -> None:
+    reg = default_registry()
+    assert set(reg.names) >= {"arp", "dhcp", "dhcpv6", "dns", "nbns", "ndp"}
+    assert [d.name for d in reg.for_packet(udp_packet(b"", 68, 67))] == ["dhcp"]
+    assert [d.name for d in reg.for_packet(udp_packet(b"", 5353, 5353))] == ["dns"]
+    assert reg.for_packet(udp_packet(b"", 40000, 40001)) == []
+
+
+def test_duplicate_and_empty_registrations_are_refused() -> None:
+    reg = default_registry(plugins=False)
+    with pytest.raises(DissectorRegistrationError, match="already registered"):
+        reg.register(Dummy("dns", Selector(udp_ports=frozenset({53}))))
+    with pytest.raises(DissectorRegistrationError, match="selects no packets"):
+        reg.register(Dummy("nothing", Selector()))
+
+
+def test_third_party_dissector_registers_the_same_way() -> None:
+    reg = Registry()
+    reg.register(Dummy("syslog", Selector(udp_ports=frozenset({514}))))
+    reg.register(Dummy("also-514", Selector(udp_ports=frozenset({514}))))
+    assert [d.name for d in reg.for_packet(udp_packet(b"", 40000, 514))] == ["syslog", "also-514"]
+    extra = default_registry(extra=[Dummy("hl7", Selector(tcp_ports=frozenset({2575})))], plugins=False)
+    assert "hl7" in extra.names

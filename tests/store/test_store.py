@@ -1,0 +1,127 @@
+"""Store: migrations, idempotent ingest, extension by a second capture, IP-device folding, WAL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from generate_ward import arp, ethernet, ip4, ipv4, udp
+from tests.conftest import SAMPLE, write_pcap
+from wardwatch.engine import analyze
+from wardwatch.errors import StoreError
+from wardwatch.store import Store
+from wardwatch.store.schema import metadata
+
+HOST = bytes.fromhex("0009fb000001")
+ROUTER = bytes.fromhex("e80ab9000001")
+PUMP = bytes.fromhex("9cc8ae000002")
+
+
+def dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, sorted: the database's whole visible state."""
+    out = {}
+    with store.engine.connect() as conn:
+        for table in sorted(metadata.tables):
+            rows = conn.execute(text(f"SELECT * FROM {table}")).fetchall()
+            out[table] = sorted(tuple(r) for r in rows)
+    return out
+
+
+def test_migrations_create_exactly_the_schema(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "w.db"))
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert diff == []
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    assert set(inspect(store.engine).get_table_names()) >= set(metadata.tables)
+    store.close()
+    Store.open(str(tmp_path / "w.db")).close()  # opening again is a no-op migration
+
+
+def test_head_revision_constant_matches_alembic() -> None:
+    from importlib import resources
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from wardwatch.store.repository import HEAD_REVISION
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("wardwatch.store") / "migrations"))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+
+
+def test_reanalysing_leaves_the_database_unchanged(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "w.db"))
+    result = analyze([SAMPLE])
+    store.ingest(result.analysis, "test", 1)
+    before = dump(store)
+    assert len(before["devices"]) > 30 and len(before["flows"]) > 100
+    store.ingest(analyze([SAMPLE]).analysis, "test-2", 2)
+    assert dump(store) == before
+    # and what we read back is what was analysed
+    again = store.analysis()
+    assert again.devices == result.analysis.devices
+    assert again.flows == result.analysis.flows
+    assert again.edges == result.analysis.edges
+    assert again.skipped == result.analysis.skipped
+
+
+def frame(src_mac: bytes, dst_mac: bytes, src: str, dst: str, ttl: int = 64) -> bytes:
+    s, d = ip4(src), ip4(dst)
+    return ethernet(src_mac, dst_mac, None, 0x0800, ipv4(s, d, 17, udp(s, d, 5000, 514, b"x"), ttl, 1))
+
+
+def test_second_capture_extends_and_folds_ip_devices(tmp_path: Path) -> None:
+    # capture 1: the pump only shows up behind the router (its IP is unknown on this segment)
+    one = write_pcap(
+        tmp_path / "one.pcap",
+        [
+            (1_000_000_000, frame(HOST, ROUTER, "10.0.0.5", "10.9.0.7")),
+            (2_000_000_000, frame(ROUTER, HOST, "10.9.0.7", "10.0.0.5", ttl=63)),
+            (2_500_000_000, frame(ROUTER, HOST, "10.9.0.8", "10.0.0.5", ttl=63)),
+        ],
+    )
+    # capture 2, later, on the pump's own segment: ARP binds 10.9.0.7 to the pump's MAC
+    two = write_pcap(
+        tmp_path / "two.pcap",
+        [
+            (5_000_000_000, arp(1, PUMP, ip4("10.9.0.7"), b"\x00" * 6, ip4("10.9.0.1"), 0, b"\xff" * 6)),
+            (6_000_000_000, frame(PUMP, ROUTER, "10.9.0.7", "10.0.0.5")),
+        ],
+    )
+    store = Store.open(str(tmp_path / "w.db"))
+    store.ingest(analyze([one]).analysis, "t", 1)
+    ids = {d.id for d in store.devices()}
+    assert "ip:10.9.0.7" in ids and "mac:9c:c8:ae:00:00:02" not in ids
+    store.ingest(analyze([two]).analysis, "t", 2)
+    devices = {d.id: d for d in store.devices()}
+    assert "ip:10.9.0.7" not in devices  # folded into the MAC device that owns the address
+    pump = devices["mac:9c:c8:ae:00:00:02"]
+    assert pump.ips == ("10.9.0.7",) and pump.first_ns == 1_000_000_000 and pump.last_ns == 6_000_000_000
+    assert "ip:10.9.0.8" in devices  # still only known behind the router
+    first_flows = [f for f in store.flows() if f.capture == store.captures()[0].id]
+    assert {f.src_device for f in first_flows} | {f.dst_device for f in first_flows} >= {"mac:9c:c8:ae:00:00:02"}
+    assert len(store.captures()) == 2
+    # order does not matter: the other way round gives the same database
+    other = Store.open(str(tmp_path / "other.db"))
+    other.ingest(analyze([two]).analysis, "t", 1)
+    other.ingest(analyze([one]).analysis, "t", 2)
+    a, b = dump(store), dump(other)
+    for table in ("captures",):
+        a.pop(table), b.pop(table)  # first-analysis times differ
+    assert a == b
+
+
+def test_unopenable_database(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        Store.open(str(tmp_path / "no" / "such" / "dir.db"))
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store.open(str(garbage))
