@@ -56,6 +56,7 @@ if [ "$mode" = "test" ]; then
   # system tools the tests compare against or drive; skipped tests say so when these are missing
   missing=()
   command -v tshark >/dev/null 2>&1 || missing+=(tshark)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     if ! apt_install "${missing[@]}"; then
       echo "bootstrap: not root or no apt-get: tests needing ${missing[*]} will be skipped" >&2

@@ -3,7 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONHASHSEED=0
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n auto "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "run-tests: pytest collected no tests - failing" >&2

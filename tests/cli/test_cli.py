@@ -99,6 +99,8 @@ def test_missing_file_and_usage_errors(tmp_path: Path) -> None:
     assert run("analyze").returncode == 2
     assert run("devices", "--format", "xml", "--db", str(tmp_path / "w.db")).returncode == 2
     assert run("frobnicate").returncode == 2
+    proc = run("devices", "--db", str(tmp_path / "typo.db"))
+    assert proc.returncode == 3 and "no database at" in proc.stderr and not (tmp_path / "typo.db").exists()
     bad_db = tmp_path / "bad.db"
     bad_db.write_text("not sqlite" * 100)
     proc = run("devices", "--db", str(bad_db))

@@ -67,7 +67,7 @@ def analyze(
     for error in result.errors:
         err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
     if store:
-        with open_store(db) as st:
+        with open_store(db, create=True) as st:
             try:
                 st.ingest(analysis, __version__, time.time_ns())
             except StoreError as exc:

@@ -11,7 +11,7 @@ from typing import Annotated, TextIO
 import typer
 from rich.console import Console
 
-from wardwatch.errors import InputError, StoreError, WardwatchError
+from wardwatch.errors import StoreError
 from wardwatch.store import Store
 
 
@@ -76,23 +76,19 @@ def output(path: str) -> Iterator[TextIO]:
 def console_for(fh: TextIO) -> Console:
     """A Rich console writing to ``fh`` (wide and plain when not a terminal)."""
     if fh is sys.stdout:
-        return Console(highlight=False)
+        # a pipe or CI log is not a terminal: do not squeeze tables into 80 columns
+        return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     return Console(file=fh, width=240, highlight=False, color_system=None)
 
 
 @contextlib.contextmanager
-def open_store(db: str) -> Iterator[Store]:
-    """Open the store or exit with code 3 and a one-line reason."""
+def open_store(db: str, create: bool = False) -> Iterator[Store]:
+    """Open the store (readers never create one) or exit with code 3 and a one-line reason."""
     try:
-        store = Store.open(db)
+        store = Store.open(db, create=create)
     except StoreError as exc:
         raise fail(str(exc)) from exc
     try:
         yield store
     finally:
         store.close()
-
-
-def guard(exc: WardwatchError) -> typer.Exit:
-    """Map a wardwatch error to its exit code."""
-    return fail(str(exc), Exit.INPUT if isinstance(exc, InputError | StoreError) else Exit.INPUT)

@@ -46,15 +46,14 @@ def render_html(analysis: Analysis, version: str, generated_ns: int | None = Non
     template = env.get_template("report.html.j2")
     devices = [device_doc(d) for d in analysis.devices]
     used = {e.src_device for e in analysis.edges} | {e.dst_device for e in analysis.edges}
-    nodes = []
+    described = []
     for d, doc in zip(analysis.devices, devices, strict=True):
-        if d.id not in used:
-            continue
         node = dict(doc, label=device_label(d))
         node["search"] = " ".join([d.id, *d.macs, *d.ips, *d.hostnames, d.vendor or ""]).lower()
-        nodes.append(node)
+        described.append(node)
     graph = {
-        "nodes": nodes,
+        "devices": described,
+        "nodes": [d.id for d in analysis.devices if d.id in used],
         "edges": [
             {
                 "source": e.src_device,

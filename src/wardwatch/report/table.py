@@ -18,25 +18,15 @@ def _t(ns: int | None) -> str:
 
 
 def devices_table(devices: Sequence[Device]) -> Table:
-    """One row per device."""
+    """One row per device: id, addresses, VLANs, vendor, host names, role, last seen."""
     table = Table(title=f"Devices ({len(devices)})", show_lines=False)
-    for col in ("device", "MAC", "IP addresses", "VLAN", "vendor", "host names", "first seen", "last seen"):
+    for col in ("device", "IP addresses", "VLAN", "vendor", "host names", "role", "last seen"):
         table.add_column(col, overflow="fold")
     for d in devices:
         vendor = d.vendor or ("(randomised MAC)" if d.mac_randomized else "")
-        if d.router:
-            vendor = f"{vendor} [router]".strip()
-        if d.via:
-            vendor = f"{vendor} via {d.via}".strip()
+        role = "router" if d.router else (f"via {d.via}" if d.via else "")
         table.add_row(
-            d.id,
-            " ".join(d.macs),
-            " ".join(d.ips),
-            " ".join(map(str, d.vlans)),
-            vendor,
-            " ".join(d.hostnames),
-            _t(d.first_ns),
-            _t(d.last_ns),
+            d.id, " ".join(d.ips), " ".join(map(str, d.vlans)), vendor, " ".join(d.hostnames), role, _t(d.last_ns)
         )
     return table
 

@@ -77,14 +77,16 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def open(cls, db: str) -> Store:
-        """Open (creating and migrating as needed) the database ``db``."""
+    def open(cls, db: str, create: bool = True) -> Store:
+        """Open (migrating as needed) the database ``db``; with ``create=False`` a missing SQLite file is an error."""
         url = database_url(db)
         try:
             if url.get_backend_name() == "sqlite" and url.database:
                 parent = os.path.dirname(url.database)
                 if parent and not os.path.isdir(parent):
                     raise StoreError(f"{url.database}: directory {parent} does not exist")
+                if not create and not os.path.exists(url.database):
+                    raise StoreError(f"no database at {url.database}: analyse a capture into it first")
             engine = create_engine(url)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)

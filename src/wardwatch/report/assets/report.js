@@ -3,7 +3,8 @@
   "use strict";
   var data = JSON.parse(document.getElementById("graph-data").textContent);
   var byId = {};
-  data.nodes.forEach(function (n) { byId[n.id] = n; });
+  data.devices.forEach(function (n) { byId[n.id] = n; });
+  var nodes = data.nodes.map(function (id) { return byId[id]; });
 
   function text(tag, value, cls) {
     var el = document.createElement(tag);
@@ -43,13 +44,13 @@
   }
 
   var cy = null;
-  if (typeof cytoscape === "function" && data.nodes.length) {
-    var elements = data.nodes.map(function (n) {
+  if (typeof cytoscape === "function" && nodes.length) {
+    var elements = nodes.map(function (n) {
       return { data: { id: n.id, label: n.label, kind: n.kind, router: n.router ? 1 : 0 } };
     }).concat(data.edges.map(function (e, i) {
       return { data: { id: "e" + i, source: e.source, target: e.target, label: e.service, weight: e.packets } };
     }));
-    var big = data.nodes.length > 600;
+    var big = nodes.length > 600;
     cy = cytoscape({
       container: document.getElementById("map"),
       elements: elements,
@@ -69,6 +70,7 @@
                   : { name: "cose", animate: false, randomize: false, nodeRepulsion: 9000, idealEdgeLength: 90 }
     });
     cy.on("tap", "node", function (evt) { showDetails(evt.target.id()); focus(evt.target); });
+    window.wardwatchMap = cy;  /* for automation and the browser tests */
   }
 
   function focus(node) {
@@ -83,7 +85,7 @@
     if (!cy) { return; }
     var q = mapFilter.value.trim().toLowerCase();
     if (!q) { cy.elements().removeClass("faded"); return; }
-    var match = data.nodes.filter(function (n) { return n.search.indexOf(q) >= 0; });
+    var match = nodes.filter(function (n) { return n.search.indexOf(q) >= 0; });
     if (match.length) {
       var node = cy.getElementById(match[0].id);
       focus(node);
