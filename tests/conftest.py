@@ -75,3 +75,14 @@ def write_pcap(
         out.append(struct.pack(order + "IIII", sec, frac, len(data), wirelen) + data)
     path.write_bytes(b"".join(out))
     return path
+
+
+def dhcp_request_frame(mac: bytes, hostname: str) -> bytes:
+    """A broadcast DHCPREQUEST from ``mac`` carrying ``hostname`` in option 12 (any text, even hostile)."""
+    from generate_ward import dhcp, ethernet, ipv4, udp
+
+    zero = b"\x00" * 4
+    msg = dhcp(1, 3, 1, mac, zero, zero, hostname, None, None)
+    return ethernet(
+        mac, b"\xff" * 6, None, 0x0800, ipv4(zero, b"\xff" * 4, 17, udp(zero, b"\xff" * 4, 68, 67, msg), 64, 1)
+    )

@@ -146,3 +146,15 @@ def test_corrupting_corpus_blocks_is_reported(tmp_path: Path) -> None:
     (err,) = result.errors
     assert err.offset == pos and "bad length 7" in str(err)
     assert result.analysis.captures[0].packets == 2
+
+
+def test_snaplen_cut_packets_count_wire_bytes(tmp_path: Path) -> None:
+    """A capture taken with a small snaplen: headers that survive still make flows, with on-the-wire sizes."""
+    big = [(i * 1000, udp_frame(i) + b"\x00" * 200) for i in range(4)]
+    frames = [(ts, data[:42], len(data)) for ts, data in big]  # Ethernet + IPv4 + UDP header survive
+    frames.append((9000, big[0][1][:38], len(big[0][1])))  # cut inside the UDP header
+    path = write_pcap(tmp_path / "snap.pcap", frames, snaplen=42)
+    a = analyze([path]).analysis
+    assert sum(f.packets for f in a.flows if f.proto == 17) == 4
+    assert sum(f.bytes for f in a.flows if f.proto == 17) == sum(len(d) for _, d in big)
+    assert [(s.reason, s.count, s.examples) for s in a.skipped] == [("truncated UDP header", 1, (5,))]

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from generate_ward import dhcp, ethernet, ipv4, udp
-from tests.conftest import SAMPLE, write_pcap
+from tests.conftest import SAMPLE, dhcp_request_frame, write_pcap
 
 EXE = shutil.which("wardwatch", path=str(Path(sys.executable).parent)) or "wardwatch"
 
@@ -129,6 +128,13 @@ def test_list_formats(sample_db: Path, tmp_path: Path) -> None:
     assert "tcp/2575" in run("map", "--db", str(sample_db)).stdout
 
 
+def test_captures_listing(sample_db: Path) -> None:
+    (row,) = list(csv.DictReader(io.StringIO(run("captures", "--db", str(sample_db), "-f", "csv").stdout)))
+    assert row["packets"] == "3117" and row["format"] == "pcapng" and row["error"] == ""
+    assert row["sha256"].startswith(row["id"]) and len(row["sha256"]) == 64
+    assert "complete" in run("captures", "--db", str(sample_db)).stdout
+
+
 def test_environment_defaults(sample_db: Path) -> None:
     proc = run("devices", env={"WARDWATCH_DB": str(sample_db), "WARDWATCH_FORMAT": "json"})
     assert proc.returncode == 0 and len(json.loads(proc.stdout)) == 39
@@ -136,15 +142,7 @@ def test_environment_defaults(sample_db: Path) -> None:
 
 def test_report_escapes_values_from_the_wire(tmp_path: Path) -> None:
     evil = "<script>alert(1)</script>"
-    zero = b"\x00" * 4
-    msg = dhcp(1, 3, 1, bytes.fromhex("0009fb0000aa"), zero, zero, evil, None, None)
-    frame = ethernet(
-        bytes.fromhex("0009fb0000aa"),
-        b"\xff" * 6,
-        None,
-        0x0800,
-        ipv4(zero, b"\xff" * 4, 17, udp(zero, b"\xff" * 4, 68, 67, msg), 64, 1),
-    )
+    frame = dhcp_request_frame(bytes.fromhex("0009fb0000aa"), evil)
     cap = write_pcap(tmp_path / "evil.pcap", [(1_000_000_000, frame)])
     db = tmp_path / "w.db"
     assert run("analyze", str(cap), str(SAMPLE), "--db", str(db), "-q").returncode == 0

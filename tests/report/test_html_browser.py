@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generate_ward import dhcp, ethernet, ipv4, udp
-from tests.conftest import SAMPLE, write_pcap
+from tests.conftest import SAMPLE, dhcp_request_frame, write_pcap
 from wardwatch.engine import analyze
 from wardwatch.report.html import render_html
 
@@ -43,15 +42,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("report")
-    zero = b"\x00" * 4
-    msg = dhcp(1, 3, 1, bytes.fromhex("0009fb0000aa"), zero, zero, EVIL, None, None)
-    frame = ethernet(
-        bytes.fromhex("0009fb0000aa"),
-        b"\xff" * 6,
-        None,
-        0x0800,
-        ipv4(zero, b"\xff" * 4, 17, udp(zero, b"\xff" * 4, 68, 67, msg), 64, 1),
-    )
+    frame = dhcp_request_frame(bytes.fromhex("0009fb0000aa"), EVIL)
     evil = write_pcap(tmp / "evil.pcap", [(1_764_316_900_000_000_000, frame)])
     result = analyze([SAMPLE, evil])
     path = tmp / "report.html"

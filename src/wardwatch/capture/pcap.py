@@ -48,8 +48,8 @@ class PcapReader(StreamReader):
         if linktype in RAW_ALIASES:
             linktype = LinkType.RAW
         self.linktype = linktype
-        # bit 26 set: the low 3 bits of the top nibble give the FCS length in 16-bit words
-        self.fcs_len = ((network >> 29) & 0x7) * 2 if network & 0x04000000 else 0
+        # the upper bits may announce an FCS at the end of each frame: it stays in the data (IP lengths bound
+        # payloads, so it never reaches a dissector as payload)
         self._linktypes[linktype] = None
         self.format_name = "pcap-nsec" if self._nsec else "pcap"
 

@@ -1,7 +1,7 @@
 """pcapng files: sections, interfaces with their own link type and timestamp resolution, packet blocks.
 
 Format: draft-ietf-opsawg-pcapng (section 4 general block structure; 4.1 SHB, 4.2 IDB with options
-``if_tsresol`` (9), ``if_tsoffset`` (14) and ``if_fcslen`` (13); 4.3 EPB; 4.4 SPB; appendix A obsolete Packet
+``if_tsresol`` (9) and ``if_tsoffset`` (14); 4.3 EPB; 4.4 SPB; appendix A obsolete Packet
 Block). Blocks of other types (name resolution, statistics, decryption secrets, custom) are skipped.
 """
 
@@ -26,7 +26,6 @@ MAX_BLOCK = 16 * 1024 * 1024
 
 OPT_END = 0
 OPT_IF_TSRESOL = 9
-OPT_IF_FCSLEN = 13
 OPT_IF_TSOFFSET = 14
 
 
@@ -38,7 +37,6 @@ class Interface:
     snaplen: int
     units_per_second: int = 1_000_000
     offset_seconds: int = 0
-    fcs_len: int = 0
 
     def ts_ns(self, ticks: int) -> int:
         """Convert a timestamp in this interface's units to nanoseconds since the epoch."""
@@ -72,8 +70,6 @@ def interface_from_idb(body: bytes, order: str) -> Interface:
             iface.units_per_second = 2 ** (resol & 0x7F) if resol & 0x80 else 10 ** (resol & 0x7F)
         elif code == OPT_IF_TSOFFSET and len(value) >= 8:
             (iface.offset_seconds,) = struct.unpack_from(order + "q", value, 0)
-        elif code == OPT_IF_FCSLEN and len(value) >= 1:
-            iface.fcs_len = value[0]
     return iface
 
 

@@ -17,7 +17,7 @@ from wardwatch.cli.common import (
     output,
 )
 from wardwatch.report.common import device_label
-from wardwatch.report.csv_out import write_devices_csv, write_edges_csv, write_flows_csv
+from wardwatch.report.csv_out import write_captures_csv, write_devices_csv, write_edges_csv, write_flows_csv
 from wardwatch.report.graphml import write_graphml
 from wardwatch.report.json_doc import capture_doc, device_doc, edge_doc, flow_doc, write_json
 from wardwatch.report.table import captures_table, devices_table, edges_table, flows_table
@@ -91,22 +91,6 @@ def captures(db: DbOption = DEFAULT_DB, fmt: FormatOption = ListFormat.table, ou
         if fmt is ListFormat.json:
             write_json([capture_doc(c) for c in items], fh)
         elif fmt is ListFormat.csv:
-            import csv
-
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["id", "path", "format", "packets", "bytes", "sha256", "error", "error_offset"])
-            for c in items:
-                w.writerow(
-                    [
-                        c.id,
-                        c.path,
-                        c.format,
-                        c.packets,
-                        c.bytes,
-                        c.sha256,
-                        c.error or "",
-                        c.error_offset or "",
-                    ]
-                )
+            write_captures_csv(items, fh)
         else:
             console_for(fh).print(captures_table(items))

@@ -7,10 +7,9 @@ suffixes (domain, browser, messenger) are not.
 
 from __future__ import annotations
 
-import struct
-
-from wardwatch.dissect.interface import MalformedPacket, Selector, observe
-from wardwatch.dissect.wire import clean_text, read_name
+from wardwatch.dissect.dns import parse_message
+from wardwatch.dissect.interface import Selector, observe
+from wardwatch.dissect.wire import clean_text
 from wardwatch.model.addr import ip_str
 from wardwatch.model.observation import Attribute, Observation, PacketRef, SubjectKind
 from wardwatch.model.packet import Packet
@@ -42,56 +41,31 @@ class NbnsDissector:
     def dissect(self, packet: Packet, ref: PacketRef) -> list[Observation]:
         """Hostname observations about the IPv4 addresses in NB records."""
         data = packet.payload
-        if len(data) < 12:
-            raise MalformedPacket("NBNS message shorter than its header")
-        _ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
-        if qd + an + ns + ar > 64:
-            raise MalformedPacket(f"NBNS message claims {qd + an + ns + ar} entries")
-        opcode = (flags >> 11) & 0x0F
-        response = bool(flags & 0x8000)
-        rcode = flags & 0x000F
-        if rcode:
+        msg = parse_message(data)  # NBNS shares the DNS message layout (RFC 1002 §4.2.1)
+        opcode = (msg.flags >> 11) & 0x0F
+        if msg.rcode:
             return []
-        if response and opcode != OPCODE_QUERY:
+        if msg.is_response and opcode != OPCODE_QUERY:
             return []  # registration responses repeat what the request said
-        if not response and opcode not in (OPCODE_REGISTRATION, OPCODE_MULTIHOMED, *OPCODE_REFRESH):
+        if not msg.is_response and opcode not in (OPCODE_REGISTRATION, OPCODE_MULTIHOMED, *OPCODE_REFRESH):
             return []  # a query names what somebody is looking for, not who they are
-        pos = 12
-        for _ in range(qd):
-            _, pos = read_name(data, pos)
-            pos += 4
+        source = "nbns-response" if msg.is_response else "nbns-registration"
+        confidence = 0.85 if msg.is_response else 0.9
         out = []
-        source = "nbns-response" if response else "nbns-registration"
-        confidence = 0.85 if response else 0.9
-        for _ in range(an + ns + ar):
-            name, pos = read_name(data, pos)
-            if pos + 10 > len(data):
-                raise MalformedPacket("NBNS record header cut short")
-            rtype, _rclass, _ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
-            pos += 10
-            rdata = data[pos : pos + rdlen]
-            pos += rdlen
-            if rtype != TYPE_NB or len(rdata) < rdlen:
+        for rec in msg.records:
+            if rec.rtype != TYPE_NB:
                 continue
-            decoded = decode_netbios_name(name)
+            decoded = decode_netbios_name(rec.name)
             if decoded is None:
                 continue
             host, suffix = decoded
+            rdata = data[rec.rdata_pos : rec.rdata_pos + rec.rdata_len]
             for i in range(0, len(rdata) - 5, 6):
                 nb_flags = int.from_bytes(rdata[i : i + 2], "big")
                 addr = rdata[i + 2 : i + 6]
                 if nb_flags & GROUP_FLAG or suffix not in HOST_SUFFIXES or not host or not any(addr):
                     continue
                 out.append(
-                    observe(
-                        packet,
-                        ref,
-                        SubjectKind.IP,
-                        ip_str(addr),
-                        Attribute.HOSTNAME,
-                        host,
-                        confidence,
-                        source,
-                    )
+                    observe(packet, ref, SubjectKind.IP, ip_str(addr), Attribute.HOSTNAME, host, confidence, source)
                 )
         return out

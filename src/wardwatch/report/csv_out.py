@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterable
 from typing import TextIO
 
+from wardwatch.model.capture import CaptureInfo
 from wardwatch.model.flow import Edge, Flow, proto_name
 from wardwatch.model.inventory import Device
 from wardwatch.report.common import iso
@@ -157,6 +158,44 @@ def write_edges_csv(edges: Iterable[Edge], out: TextIO) -> None:
                     e.bytes,
                     iso(e.first_ns),
                     iso(e.last_ns),
+                )
+            ]
+        )
+
+
+CAPTURE_COLUMNS = [
+    "id",
+    "path",
+    "format",
+    "packets",
+    "bytes",
+    "first_seen",
+    "last_seen",
+    "sha256",
+    "error",
+    "error_offset",
+]
+
+
+def write_captures_csv(captures: Iterable[CaptureInfo], out: TextIO) -> None:
+    """Capture files read into the store."""
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CAPTURE_COLUMNS)
+    for c in captures:
+        w.writerow(
+            [
+                _safe(v)
+                for v in (
+                    c.id,
+                    c.path,
+                    c.format,
+                    c.packets,
+                    c.bytes,
+                    iso(c.first_ns),
+                    iso(c.last_ns),
+                    c.sha256,
+                    c.error,
+                    c.error_offset,
                 )
             ]
         )
