@@ -12,10 +12,16 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from wardwatch.capture import decode, open_capture
+from wardwatch.capture.batch import BatchReader
+from wardwatch.capture.interface import TS_INVALID
+from wardwatch.capture.vector import decode_batch
 from wardwatch.dissect import MalformedPacket, Registry, default_registry
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
 from wardwatch.inventory import FlowTable, InventoryBuilder, Timeouts, build_edges
+from wardwatch.inventory.vflows import HashCollision, VectorFlowTable
 from wardwatch.model import (
     Analysis,
     CaptureId,
@@ -34,6 +40,8 @@ MAX_EXAMPLES = 5
 #: Records between two progress callbacks.
 PROGRESS_EVERY = 4096
 SUPPORTED_LINKTYPES = frozenset(int(lt) for lt in LinkType) | RAW_ALIASES
+BAD_TIME = "record time out of range (corrupt record)"
+FRAGMENT = "IP fragment after the first (fragments are counted, not reassembled)"
 
 ProgressCallback = Callable[[str, int, int, int], None]
 """Called as ``(path, bytes_read, file_size, packets)`` while a file is read."""
@@ -68,24 +76,39 @@ class RunResult:
 
 
 class Engine:
-    """Analyses capture files into an ``Analysis``."""
+    """Analyses capture files into an ``Analysis``.
 
-    def __init__(self, registry: Registry | None = None, timeouts: Timeouts | None = None) -> None:
+    ``fast`` (the default) reads files in batches through the vectorised header path; ``fast=False`` uses the
+    straightforward per-packet reference path. Both give the same analysis (the tests check it).
+    """
+
+    def __init__(self, registry: Registry | None = None, timeouts: Timeouts | None = None, fast: bool = True) -> None:
         self.registry = registry if registry is not None else default_registry()
         self.timeouts = timeouts
+        self.fast = fast
 
     def analyze(self, paths: Iterable[str | os.PathLike[str]], progress: ProgressCallback | None = None) -> RunResult:
         """Analyse ``paths`` in order; unreadable files are reported in ``errors``, never abort the run."""
+        paths = list(paths)
+        if self.fast:
+            try:
+                return self._analyze(paths, progress, fast=True)
+            except HashCollision:  # astronomically rare: redo the run on the reference path
+                pass
+        return self._analyze(paths, progress, fast=False)
+
+    def _analyze(self, paths: list[str | os.PathLike[str]], progress: ProgressCallback | None, fast: bool) -> RunResult:
         inventory = InventoryBuilder()
         captures: list[CaptureInfo] = []
-        tables: list[tuple[FlowTable, CaptureId]] = []
+        tables: list[tuple[FlowTable | VectorFlowTable, CaptureId]] = []
         skipped: list[Skipped] = []
         errors: list[CaptureError] = []
         rename: dict[CaptureId, CaptureId] = {}
         for index, path in enumerate(paths):
             provisional = CaptureId(f"#{index}")
+            analyze_file = self._analyze_file_fast if fast else self._analyze_file
             try:
-                info, table, skips, file_errors = self._analyze_file(os.fspath(path), provisional, inventory, progress)
+                info, table, skips, file_errors = analyze_file(os.fspath(path), provisional, inventory, progress)
             except CaptureError as exc:
                 errors.append(exc)
                 continue
@@ -111,6 +134,115 @@ class Engine:
         )
         return RunResult(analysis=analysis, errors=tuple(errors))
 
+    def _analyze_file_fast(
+        self, path: str, provisional: CaptureId, inventory: InventoryBuilder, progress: ProgressCallback | None
+    ) -> tuple[CaptureInfo, VectorFlowTable, list[Skipped], list[CaptureError]]:
+        """The same as ``_analyze_file``, a batch of records at a time (see ``capture.vector``)."""
+        reader = BatchReader(path)
+        table = VectorFlowTable(provisional, self.timeouts)
+        skips = _SkipCounter()
+        errors: list[CaptureError] = []
+        unsupported: set[int] = set()
+        packets = total_bytes = 0
+        first_ns: int | None = None
+        last_ns: int | None = None
+        error: CaptureError | None = None
+        registry = self.registry
+        udp_ports, tcp_ports, ip_protos, ethertypes = (np.array(sorted(x), dtype=np.int64) for x in registry.wanted())
+        arp_wanted = registry.arp_wanted
+        supported = np.array(sorted(SUPPORTED_LINKTYPES), dtype=np.int32)
+        try:
+            for batch in reader:
+                n = len(batch)
+                packets += n
+                total_bytes += int(batch.wirelen.sum())
+                ts_ok = batch.ts != TS_INVALID
+                link_ok = np.isin(batch.linktype, supported)
+                usable = ts_ok & link_ok
+                if not ts_ok.all():
+                    for number in batch.number[~ts_ok].tolist():
+                        skips.add(BAD_TIME, number)
+                if not link_ok.all():
+                    for i in np.flatnonzero(ts_ok & ~link_ok).tolist():
+                        lt = int(batch.linktype[i])
+                        if lt not in unsupported:
+                            unsupported.add(lt)
+                            errors.append(
+                                UnsupportedLinkTypeError(
+                                    path,
+                                    int(batch.offset[i]),
+                                    f"link type {lt} is not supported; its packets are skipped",
+                                )
+                            )
+                        skips.add(f"unsupported link type {lt}", int(batch.number[i]))
+                if ts_ok.any():
+                    valid_ts = batch.ts[ts_ok]
+                    lo, hi = int(valid_ts.min()), int(valid_ts.max())
+                    first_ns = lo if first_ns is None else min(first_ns, lo)
+                    last_ns = hi if last_ns is None else max(last_ns, hi)
+                cols = decode_batch(batch)
+                rows = np.flatnonzero(usable)
+                for i, problem in sorted(cols.problems.items()):
+                    if usable[i]:
+                        skips.add(problem, int(batch.number[i]))
+                later = usable & (cols.frag == 2)
+                for number in batch.number[later].tolist():
+                    skips.add(FRAGMENT, number)
+                inventory.add_columns(cols, provisional, rows)
+                table.add(cols, usable)
+                proto = cols.proto
+                want = (
+                    (proto == 17)
+                    & (cols.sport >= 0)
+                    & (np.isin(cols.sport, udp_ports) | np.isin(cols.dport, udp_ports))
+                )
+                want |= (
+                    (proto == 6) & (cols.sport >= 0) & (np.isin(cols.sport, tcp_ports) | np.isin(cols.dport, tcp_ports))
+                )
+                want |= np.isin(proto, ip_protos) | np.isin(cols.ethertype, ethertypes)
+                if arp_wanted:
+                    want |= cols.arp
+                for i in np.flatnonzero(want & usable).tolist():
+                    pkt = cols.packet(i)
+                    if pkt.problem is not None and pkt.payload == b"":
+                        continue
+                    for dissector in registry.for_packet(pkt):
+                        ref = PacketRef(provisional, pkt.number)
+                        try:
+                            inventory.add_observations(dissector.dissect(pkt, ref))
+                        except MalformedPacket as exc:
+                            skips.add(f"{dissector.name}: {exc}", pkt.number)
+                        except Exception as exc:  # a dissector bug must not lose the rest of the capture
+                            skips.add(f"{dissector.name} failed: {type(exc).__name__}: {exc}", pkt.number)
+                if progress is not None:
+                    progress(path, reader.progress(), reader.size, packets)
+                del rows
+        except CaptureError as exc:
+            error = exc
+        finally:
+            reader.close()
+        if progress is not None:
+            progress(path, reader.progress(), reader.size, packets)
+        sha = reader.sha256()
+        capture_id = CaptureId(sha[:16])
+        info = CaptureInfo(
+            id=capture_id,
+            sha256=sha,
+            path=path,
+            size=reader.size,
+            format=reader.format,
+            linktypes=reader.linktypes,
+            packets=packets,
+            bytes=total_bytes,
+            first_ns=first_ns,
+            last_ns=last_ns,
+            error=None if error is None else error.message,
+            error_offset=None if error is None else error.offset,
+        )
+        if error is not None:
+            errors.append(error)
+        return info, table, skips.result(capture_id), errors
+
     def _analyze_file(
         self,
         path: str,
@@ -133,6 +265,9 @@ class Engine:
                 packets += 1
                 total_bytes += record.wirelen
                 ts = record.ts_ns
+                if ts == TS_INVALID:
+                    skips.add(BAD_TIME, record.number)
+                    continue
                 if first_ns is None or ts < first_ns:
                     first_ns = ts
                 if last_ns is None or ts > last_ns:
@@ -155,7 +290,7 @@ class Engine:
                 if pkt.problem is not None:
                     skips.add(pkt.problem, pkt.number)
                 if pkt.fragment is Fragment.LATER:
-                    skips.add("IP fragment after the first (fragments are counted, not reassembled)", pkt.number)
+                    skips.add(FRAGMENT, pkt.number)
                 inventory.add_packet(pkt, provisional)
                 table.add(pkt)
                 if pkt.problem is not None and pkt.payload == b"":

@@ -10,6 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+#: Timestamp of a record whose stored time cannot be a time (beyond the int64 nanosecond range, year 2262).
+TS_INVALID = -(2**63)
+TS_MAX = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -18,6 +22,7 @@ class Record:
     number: int
     """1-based packet number within the file (non-packet blocks are not counted)."""
     ts_ns: int
+    """Nanoseconds since the epoch, or ``TS_INVALID`` when the stored time is out of range (corrupt)."""
     interface: int
     linktype: int
     caplen: int

@@ -11,7 +11,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from wardwatch.capture.interface import Record
+from wardwatch.capture.interface import TS_INVALID, TS_MAX, Record
 from wardwatch.capture.stream import ByteStream, StreamReader
 from wardwatch.model.packet import RAW_ALIASES, LinkType
 
@@ -39,10 +39,12 @@ class Interface:
     offset_seconds: int = 0
 
     def ts_ns(self, ticks: int) -> int:
-        """Convert a timestamp in this interface's units to nanoseconds since the epoch."""
+        """Convert a timestamp in this interface's units to nanoseconds since the epoch (``TS_INVALID`` when the
+        result does not fit the int64 nanosecond range: a corrupt block)."""
         ups = self.units_per_second
         ns = ticks * 1000 if ups == 1_000_000 else ticks * 1_000_000_000 // ups
-        return ns + self.offset_seconds * 1_000_000_000
+        ns += self.offset_seconds * 1_000_000_000
+        return ns if TS_INVALID < ns <= TS_MAX else TS_INVALID
 
 
 def parse_options(body: bytes, start: int, order: str) -> Iterator[tuple[int, bytes]]:

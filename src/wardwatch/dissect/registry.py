@@ -73,6 +73,15 @@ class Registry:
         """The dissector registered as ``name`` (KeyError if none)."""
         return self._by_name[name]
 
+    def wanted(self) -> tuple[frozenset[int], frozenset[int], frozenset[int], frozenset[int]]:
+        """(UDP ports, TCP ports, IP protocols, ethertypes) any dissector selects; ARP is wanted when ``arp_wanted``."""
+        return (frozenset(self._udp), frozenset(self._tcp), frozenset(self._ip_proto), frozenset(self._ethertype))
+
+    @property
+    def arp_wanted(self) -> bool:
+        """Some dissector wants ARP messages."""
+        return bool(self._arp)
+
     def for_packet(self, packet: Packet) -> list[Dissector]:
         """The dissectors that want ``packet`` (each at most once, in registration order)."""
         found: list[Dissector] = []

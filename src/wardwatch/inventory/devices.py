@@ -25,9 +25,15 @@ those addresses are *behind* it and become IP devices with ``via`` naming the ro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 
+import numpy as np
+import numpy.typing as npt
+
+from wardwatch.capture.vector import Columns
+from wardwatch.inventory.grouping import I64, group, sightings
 from wardwatch.inventory.oui import local_convention, vendor_of
 from wardwatch.model.addr import (
     ip_bytes,
@@ -48,10 +54,37 @@ from wardwatch.model.packet import Packet
 
 #: Initial TTL / hop limit values of common stacks: a packet still carrying one has not been routed.
 HOP0_TTLS = frozenset({32, 64, 128, 255})
+HOP0_ARRAY = np.array(sorted(HOP0_TTLS), dtype=np.int32)
 #: Encapsulations whose inner addresses are not the link-layer sender's own.
 IP_TUNNELS = frozenset({"ipv4", "ipv6", "gre"})
 STRONG = 0.8
 OUI_CONFIDENCE = 0.6
+
+
+def _mac(value: int) -> bytes:
+    return value.to_bytes(6, "big")
+
+
+def _ip(ver: int, hi: int, lo: int) -> bytes:
+    return lo.to_bytes(4, "big") if ver == 4 else ((hi << 64) | lo).to_bytes(16, "big")
+
+
+def _vlan(value: int) -> int | None:
+    return None if value in (-1, MISSING_VLAN) else value
+
+
+#: ``vlan`` -1 seen through a uint64 key column.
+MISSING_VLAN = 2**64 - 1
+
+
+def _unicast(
+    ver: npt.NDArray[np.uint64], hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.bool_]:
+    """``is_unicast_ip`` over columns: not unspecified, multicast, broadcast, 0/8 or 240/4 (IPv4)."""
+    first = lo >> np.uint64(24)
+    v4 = (first != 0) & ((lo >> np.uint64(28)) != 0xE) & (first < 240)
+    v6 = ~((hi == 0) & (lo == 0)) & ((hi >> np.uint64(56)) != 0xFF)
+    return cast(npt.NDArray[np.bool_], np.where(ver == 4, v4, v6))
 
 
 class Span:
@@ -77,13 +110,26 @@ class Span:
             self.last_ns = ts
 
     def merge(self, other: Span) -> None:
-        """Extend the span by another one."""
-        self.count += other.count
-        if other.first_ns < self.first_ns:
-            self.first_ns = other.first_ns
-            self.capture = other.capture
-            self.number = other.number
-        self.last_ns = max(self.last_ns, other.last_ns)
+        """Extend the span by another one (seen later in processing order)."""
+        self.absorb(other.count, other.first_ns, other.capture, other.number, other.last_ns)
+
+    def absorb(self, count: int, first_ns: int, capture: CaptureId, number: int, last_ns: int) -> None:
+        """Extend the span by sightings aggregated elsewhere (seen later in processing order)."""
+        self.count += count
+        if first_ns < self.first_ns:
+            self.first_ns = first_ns
+            self.capture = capture
+            self.number = number
+        if last_ns > self.last_ns:
+            self.last_ns = last_ns
+
+    @classmethod
+    def of(cls, count: int, first_ns: int, capture: CaptureId, number: int, last_ns: int) -> Span:
+        """A span from aggregated sightings."""
+        span = cls(first_ns, capture, number)
+        span.count = count
+        span.last_ns = last_ns
+        return span
 
 
 class _SourcePair:
@@ -237,6 +283,124 @@ class InventoryBuilder:
             span = self._ips[ip] = Span(ts, capture, number)
         span.see(ts, capture, number)
 
+    def add_columns(self, cols: Columns, capture: CaptureId, rows: I64 | None = None) -> None:
+        """Account the addresses of a decoded batch (``rows``: the records to use, default all): the same as
+        ``add_packet`` for each of them, in order, with array operations."""
+        b = cols.batch
+        sel = np.arange(len(b)) if rows is None else rows
+        if len(sel) == 0:
+            return
+        ts, number = b.ts[sel], b.number[sel]
+        smac, dmac = cols.smac[sel], cols.dmac[sel]
+        vlan = cols.vlan[sel].astype(np.int64)
+        valid_smac = cols.has_smac[sel] & (((smac >> np.uint64(40)) & np.uint64(1)) == 0) & (smac != 0)
+        self._absorb(self._macs, [smac], valid_smac, ts, number, capture, lambda k: _mac(k[0]))
+        tagged = valid_smac & (vlan >= 0)
+        self._absorb(
+            self._mac_vlans,
+            [smac, vlan.astype(np.uint64)],
+            tagged,
+            ts,
+            number,
+            capture,
+            lambda k: (_mac(k[0]), int(k[1])),
+        )
+        ver = cols.ipver[sel].astype(np.uint64)
+        has_ip = ver > 0
+        src_hi, src_lo, dst_hi, dst_lo = cols.src_hi[sel], cols.src_lo[sel], cols.dst_hi[sel], cols.dst_lo[sel]
+        src_uni = has_ip & _unicast(ver, src_hi, src_lo)
+        group_dst = cols.has_dmac[sel] & (((dmac >> np.uint64(40)) & np.uint64(1)) == 1)
+        dst_uni = has_ip & ~group_dst & _unicast(ver, dst_hi, dst_lo)
+        # IP sightings: the source, then the destination, of each packet in turn
+        n = len(sel)
+        ev = np.concatenate((np.flatnonzero(src_uni) * 2, np.flatnonzero(dst_uni) * 2 + 1))
+        ev.sort()
+        row = ev // 2
+        is_dst = (ev & 1).astype(bool)
+        e_hi = np.where(is_dst, dst_hi[row], src_hi[row])
+        e_lo = np.where(is_dst, dst_lo[row], src_lo[row])
+        self._absorb(
+            self._ips,
+            [ver[row], e_hi, e_lo],
+            np.ones(len(ev), dtype=bool),
+            ts[row],
+            number[row],
+            capture,
+            lambda k: _ip(k[0], k[1], k[2]),
+        )
+        untunnelled = ~cols.ip_tunnel[sel]
+        pair_rows = src_uni & valid_smac & untunnelled
+        if pair_rows.any():
+            hop0 = np.isin(cols.ttl[sel], HOP0_ARRAY)
+            order, starts = group(
+                [
+                    smac[pair_rows],
+                    ver[pair_rows],
+                    src_hi[pair_rows],
+                    src_lo[pair_rows],
+                    vlan[pair_rows].astype(np.uint64),
+                ]
+            )
+            idx = np.flatnonzero(pair_rows)[order]
+            sig = sightings(np.arange(len(idx)), starts, ts[idx], number[idx])
+            hops = np.add.reduceat(hop0[idx].astype(np.int64), starts)
+            for g, k in enumerate(idx[starts].tolist()):
+                key = (_mac(int(smac[k])), _ip(int(ver[k]), int(src_hi[k]), int(src_lo[k])), _vlan(int(vlan[k])))
+                count = int(sig.count[g])
+                pair = self._pairs.get(key)
+                if pair is None:
+                    pair = self._pairs[key] = _SourcePair(
+                        Span.of(count, int(sig.first[g]), capture, int(sig.first_number[g]), int(sig.last[g]))
+                    )
+                else:
+                    pair.span.absorb(count, int(sig.first[g]), capture, int(sig.first_number[g]), int(sig.last[g]))
+                pair.hop0 += int(hops[g])
+                pair.routed += count - int(hops[g])
+        dst_pairs = dst_uni & cols.has_dmac[sel] & untunnelled
+        self._absorb(
+            self._dst_pairs,
+            [dmac, ver, dst_hi, dst_lo, vlan.astype(np.uint64)],
+            dst_pairs,
+            ts,
+            number,
+            capture,
+            lambda k: (_mac(k[0]), _ip(k[1], k[2], k[3]), _vlan(k[4])),
+        )
+        del n
+
+    @staticmethod
+    def _absorb(
+        target: dict[Any, Span],
+        keys: list[npt.NDArray[np.uint64]],
+        mask: npt.NDArray[np.bool_],
+        ts: I64,
+        number: I64,
+        capture: CaptureId,
+        make_key: Callable[[list[int]], Any],
+    ) -> None:
+        """Group the masked rows by ``keys`` and extend the spans in ``target`` (creating missing ones)."""
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            return
+        order, starts = group([k[idx] for k in keys])
+        rows = idx[order]
+        sig = sightings(np.arange(len(rows)), starts, ts[rows], number[rows])
+        firsts = rows[starts]
+        key_cols = [k[firsts].tolist() for k in keys]
+        counts, first, first_number, last = (
+            sig.count.tolist(),
+            sig.first.tolist(),
+            sig.first_number.tolist(),
+            sig.last.tolist(),
+        )
+        for g in range(len(starts)):
+            key = make_key([col[g] for col in key_cols])
+            span = target.get(key)
+            if span is None:
+                target[key] = Span.of(counts[g], first[g], capture, first_number[g], last[g])
+            else:
+                span.absorb(counts[g], first[g], capture, first_number[g], last[g])
+
     def add_observation(self, obs: Observation) -> None:
         """Account one dissector observation (repeats extend its span and keep the highest confidence)."""
         key = (obs.subject.kind, obs.subject.value, obs.attribute, obs.value, obs.source)
@@ -370,6 +534,7 @@ class InventoryBuilder:
         """Decide which MACs own which IPs; also return, for routed IPs, the router they came through."""
         candidates: dict[bytes, list[_Binding]] = {}
         routed_via: dict[bytes, tuple[bytes, Span]] = {}
+        via_rank: dict[bytes, tuple[int, int, bytes, int]] = {}
 
         def add(b: _Binding) -> None:
             candidates.setdefault(b.ip, []).append(b)
@@ -383,8 +548,12 @@ class InventoryBuilder:
             elif pair.hop0:
                 add(_Binding(mac, ip, vlan, "ip-source", 0.8, pair.span))
             elif mac in routers or is_global_ip(ip):
-                best = routed_via.get(ip)
-                if best is None or pair.span.count > best[1].count:
+                # the router that forwarded most of its packets (ties: earliest, then lowest MAC): the same
+                # answer whatever order the pairs were accumulated in
+                rank = (-pair.span.count, pair.span.first_ns, mac, -1 if vlan is None else vlan)
+                best = via_rank.get(ip)
+                if best is None or rank < best:
+                    via_rank[ip] = rank
                     routed_via[ip] = (mac, pair.span)
             else:
                 add(_Binding(mac, ip, vlan, "only-source", 0.5, pair.span))

@@ -1,0 +1,430 @@
+"""The flow table over decoded columns: the same flows as ``FlowTable``, aggregated a batch at a time.
+
+Packets are grouped by their canonical key (protocol and the two endpoints, the smaller one first) with one
+stable sort per batch. A group whose packets cannot change flow boundaries — no pure SYN after its first
+packet, no idle gap longer than the timeout — is summed with ``reduceat`` and merged into the live table with
+array operations. The rare group that might split (TCP port reuse, SYN retransmissions, long idle UDP) is
+replayed packet by packet with exactly ``FlowTable``'s rules. Keys are hashed to 64 bits for grouping; every
+group is checked against the full key, and a collision raises ``HashCollision`` (the engine then uses the
+reference path for that file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from wardwatch.capture.vector import Columns
+from wardwatch.inventory.flows import ACK, FIN, RST, SYN, Timeouts
+from wardwatch.model.addr import ip_str
+from wardwatch.model.flow import Flow
+from wardwatch.model.inventory import DeviceId
+from wardwatch.model.observation import CaptureId
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+INITIATORS = ("first-packet", "syn", "syn-ack")
+KEY_FIELDS = ("ver", "proto", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port")
+STATE_FIELDS = ("init_a", "first", "last", "pk_a", "pk_b", "by_a", "by_b", "fl_a", "fl_b", "how", "closed", "syn_seq")
+M1, M2, M3, M4 = (
+    np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93)
+)
+
+
+class HashCollision(RuntimeError):  # noqa: N818 - it is an event, not a failure of the caller
+    """Two different flow keys hashed to the same 64-bit value (vanishingly rare; the caller falls back)."""
+
+
+def _mix(h: U64) -> U64:
+    h = h ^ (h >> np.uint64(30))
+    h = h * M2
+    h = h ^ (h >> np.uint64(27))
+    h = h * M3
+    return h ^ (h >> np.uint64(31))
+
+
+@dataclass(slots=True)
+class _Done:
+    """A finished flow (split off by a new connection or an idle gap)."""
+
+    key: tuple[int, ...]
+    state: dict[str, int]
+    vlans: set[int]
+
+
+class VectorFlowTable:
+    """Flows of one capture, built from ``Columns`` batches; ``flows`` gives what ``FlowTable.flows`` gives."""
+
+    def __init__(self, capture: CaptureId, timeouts: Timeouts | None = None) -> None:
+        self.capture = capture
+        self.timeouts = timeouts or Timeouts()
+        self.n = 0
+        cap = 1024
+        self.hash = np.zeros(cap, dtype=np.uint64)
+        self.key = {f: np.zeros(cap, dtype=np.uint64) for f in KEY_FIELDS}
+        self.state = {f: np.zeros(cap, dtype=np.int64) for f in STATE_FIELDS}
+        self.sorted_hash = np.zeros(0, dtype=np.uint64)
+        self.sorted_idx = np.zeros(0, dtype=np.int64)
+        self.vlan_codes: list[I64] = []
+        self.done: list[_Done] = []
+
+    # --- table storage ---------------------------------------------------------------------------------------
+
+    def _grow(self, need: int) -> None:
+        cap = len(self.hash)
+        if self.n + need <= cap:
+            return
+        new_cap = max(cap * 2, self.n + need)
+        self.hash = np.resize(self.hash, new_cap)
+        for d in (self.key, self.state):
+            for f, arr in d.items():
+                d[f] = np.resize(arr, new_cap)
+
+    def _lookup(self, hashes: U64) -> I64:
+        """Table row of each hash, -1 when absent."""
+        if len(self.sorted_hash) == 0:
+            return np.full(len(hashes), -1, dtype=np.int64)
+        pos = np.searchsorted(self.sorted_hash, hashes)
+        pos_c = np.minimum(pos, len(self.sorted_hash) - 1)
+        hit = self.sorted_hash[pos_c] == hashes
+        return np.where(hit, self.sorted_idx[pos_c], -1)
+
+    def _reindex(self) -> None:
+        order = np.argsort(self.hash[: self.n], kind="stable")
+        self.sorted_hash = self.hash[: self.n][order]
+        self.sorted_idx = order.astype(np.int64)
+
+    # --- adding a batch --------------------------------------------------------------------------------------
+
+    def add(self, cols: Columns, usable: npt.NDArray[np.bool_] | None = None) -> None:
+        """Account every packet of the batch that belongs to a flow (``usable``: rows to consider, default all)."""
+        proto = cols.proto
+        port_proto = (proto == 6) | (proto == 17) | (proto == 132)
+        has_ports = (cols.sport >= 0) & (cols.dport >= 0)
+        eligible = (cols.ipver > 0) & (proto >= 0) & (cols.frag != 2) & (~port_proto | has_ports)
+        if usable is not None:
+            eligible &= usable
+        rows = np.flatnonzero(eligible)
+        if len(rows) == 0:
+            return
+        p = proto[rows].astype(np.uint64)
+        ver = cols.ipver[rows].astype(np.uint64)
+        sp = np.where(port_proto[rows], cols.sport[rows] + 1, 0).astype(np.uint64)
+        dp = np.where(port_proto[rows], cols.dport[rows] + 1, 0).astype(np.uint64)
+        s_hi, s_lo, d_hi, d_lo = cols.src_hi[rows], cols.src_lo[rows], cols.dst_hi[rows], cols.dst_lo[rows]
+        src_first = (s_hi < d_hi) | ((s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (sp <= dp))))
+        a_hi = np.where(src_first, s_hi, d_hi)
+        a_lo = np.where(src_first, s_lo, d_lo)
+        a_port = np.where(src_first, sp, dp)
+        b_hi = np.where(src_first, d_hi, s_hi)
+        b_lo = np.where(src_first, d_lo, s_lo)
+        b_port = np.where(src_first, dp, sp)
+        small = (ver << np.uint64(56)) | (p << np.uint64(40)) | (a_port << np.uint64(20)) | b_port
+        h = _mix(a_lo * M1 ^ _mix(a_hi + M2) ^ _mix(b_lo * M3 + small) ^ _mix(b_hi * M4 + M1))
+        order = np.argsort(h, kind="stable")
+        hs = h[order]
+        starts = np.flatnonzero(np.concatenate(([True], hs[1:] != hs[:-1])))
+        keys = {
+            "ver": ver,
+            "proto": p,
+            "a_hi": a_hi,
+            "a_lo": a_lo,
+            "a_port": a_port,
+            "b_hi": b_hi,
+            "b_lo": b_lo,
+            "b_port": b_port,
+        }
+        sorted_keys = {f: v[order] for f, v in keys.items()}
+        group_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(hs))))
+        for v in sorted_keys.values():  # every packet of a group has the group's full key
+            if np.any(v != v[starts][group_of]):
+                raise HashCollision("flow key hash collision within a batch")
+        g_hash = hs[starts]
+        g_key = {f: v[starts] for f, v in sorted_keys.items()}
+        ti = self._lookup(g_hash)
+        known = ti >= 0
+        if known.any():
+            for f, v in g_key.items():
+                if np.any(self.key[f][ti[known]] != v[known]):
+                    raise HashCollision("flow key hash collision with the live table")
+
+        r = rows[order]  # batch rows in group order
+        ts = cols.batch.ts[r]
+        size = cols.batch.wirelen[r]
+        flags = cols.tflags[r].astype(np.int64)
+        seq = cols.tseq[r]
+        from_a = src_first[order]
+        vlan = cols.vlan[r].astype(np.int64)
+        first_row = np.zeros(len(r), dtype=bool)
+        first_row[starts] = True
+        checked = ~first_row | known[group_of]
+        tcp = sorted_keys["proto"] == 6
+        pure_syn = tcp & ((flags & SYN) != 0) & ((flags & ACK) == 0)
+        complex_row = checked & pure_syn
+        limit_tcp, limit_other = self.timeouts.tcp_ns, self.timeouts.other_ns
+        prev_ts = np.concatenate(([0], ts[:-1]))
+        gap = np.where(
+            first_row, ts - np.where(known[group_of], self.state["last"][np.maximum(ti, 0)][group_of], ts), ts - prev_ts
+        )
+        if limit_other is not None:
+            complex_row |= checked & ~tcp & (gap > limit_other)
+        if limit_tcp is not None:
+            complex_row |= checked & tcp & (gap > limit_tcp)
+        complex_group = np.zeros(len(starts), dtype=bool)
+        if complex_row.any():
+            complex_group[np.unique(group_of[complex_row])] = True
+
+        simple = ~complex_group
+        if simple.any():
+            self._merge_simple(simple, starts, group_of, ti, g_hash, g_key, ts, size, flags, seq, from_a, vlan)
+        if complex_group.any():
+            for g in np.flatnonzero(complex_group).tolist():
+                lo = int(starts[g])
+                hi = int(starts[g + 1]) if g + 1 < len(starts) else len(r)
+                self._replay(
+                    int(ti[g]),
+                    int(g_hash[g]),
+                    {f: int(v[g]) for f, v in g_key.items()},
+                    ts[lo:hi],
+                    size[lo:hi],
+                    flags[lo:hi],
+                    seq[lo:hi],
+                    from_a[lo:hi],
+                    vlan[lo:hi],
+                )
+        self._reindex()
+
+    def _merge_simple(
+        self,
+        simple: npt.NDArray[np.bool_],
+        starts: I64,
+        group_of: I64,
+        ti: I64,
+        g_hash: U64,
+        g_key: dict[str, U64],
+        ts: I64,
+        size: I64,
+        flags: I64,
+        seq: I64,
+        from_a: npt.NDArray[np.bool_],
+        vlan: I64,
+    ) -> None:
+        fa = from_a.astype(np.int64)
+        pk_a = np.add.reduceat(fa, starts)
+        count = np.diff(np.append(starts, len(ts)))
+        by_all = np.add.reduceat(size, starts)
+        by_a = np.add.reduceat(size * fa, starts)
+        fl_a = np.bitwise_or.reduceat(flags * fa, starts)
+        fl_b = np.bitwise_or.reduceat(flags * (1 - fa), starts)
+        tmin = np.minimum.reduceat(ts, starts)
+        tmax = np.maximum.reduceat(ts, starts)
+        closed = np.bitwise_or.reduceat(flags & (FIN | RST), starts) != 0
+        st = self.state
+        known = simple & (ti >= 0)
+        k = np.flatnonzero(known)
+        if len(k):
+            t = ti[k]
+            st["pk_a"][t] += pk_a[k]
+            st["pk_b"][t] += count[k] - pk_a[k]
+            st["by_a"][t] += by_a[k]
+            st["by_b"][t] += by_all[k] - by_a[k]
+            st["fl_a"][t] |= fl_a[k]
+            st["fl_b"][t] |= fl_b[k]
+            st["first"][t] = np.minimum(st["first"][t], tmin[k])
+            st["last"][t] = np.maximum(st["last"][t], tmax[k])
+            st["closed"][t] |= closed[k]
+        new = np.flatnonzero(simple & (ti < 0))
+        if len(new):
+            self._grow(len(new))
+            t = np.arange(self.n, self.n + len(new))
+            self.n += len(new)
+            ti[new] = t
+            f0 = starts[new]
+            first_flags = flags[f0]
+            first_a = from_a[f0]
+            is_tcp = g_key["proto"][new] == 6
+            syn = is_tcp & ((first_flags & SYN) != 0)
+            synack = syn & ((first_flags & ACK) != 0)
+            self.hash[t] = g_hash[new]
+            for f, v in g_key.items():
+                self.key[f][t] = v[new]
+            st["init_a"][t] = np.where(synack, ~first_a, first_a)
+            st["how"][t] = np.where(synack, 2, np.where(syn, 1, 0))
+            st["syn_seq"][t] = np.where(syn & ~synack, seq[f0], -1)
+            st["pk_a"][t] = pk_a[new]
+            st["pk_b"][t] = count[new] - pk_a[new]
+            st["by_a"][t] = by_a[new]
+            st["by_b"][t] = by_all[new] - by_a[new]
+            st["fl_a"][t] = fl_a[new]
+            st["fl_b"][t] = fl_b[new]
+            st["first"][t] = tmin[new]
+            st["last"][t] = tmax[new]
+            st["closed"][t] = closed[new]
+        rows_simple = simple[group_of] & (vlan >= 0)
+        if rows_simple.any():
+            codes = ti[group_of[rows_simple]] * 4096 + vlan[rows_simple]
+            self.vlan_codes.append(np.unique(codes))
+
+    def _replay(
+        self,
+        t: int,
+        h: int,
+        key: dict[str, int],
+        ts: I64,
+        size: I64,
+        flags: I64,
+        seq: I64,
+        from_a: npt.NDArray[np.bool_],
+        vlan: I64,
+    ) -> None:
+        """Packet by packet, exactly FlowTable.add, for a group that may start new flows."""
+        tcp = key["proto"] == 6
+        limit = self.timeouts.tcp_ns if tcp else self.timeouts.other_ns
+        cur: dict[str, int] | None = None
+        vlans: set[int] = set()
+        if t >= 0:
+            cur = {f: int(self.state[f][t]) for f in STATE_FIELDS}
+            vlans = self._take_vlans(t)
+        for i in range(len(ts)):
+            tsi, fl, a = int(ts[i]), int(flags[i]), bool(from_a[i])
+            if cur is not None:
+                new = False
+                if (
+                    tcp
+                    and fl & SYN
+                    and not fl & ACK
+                    and (
+                        cur["closed"]
+                        or cur["syn_seq"] >= 0
+                        and int(seq[i]) != cur["syn_seq"]
+                        and ((cur["fl_b"] if cur["init_a"] else cur["fl_a"]) & ACK)
+                    )
+                ):
+                    new = True
+                if not new and limit is not None and tsi - cur["last"] > limit:
+                    new = True
+                if new:
+                    self.done.append(_Done(tuple(key[f] for f in KEY_FIELDS), cur, vlans))
+                    cur, vlans = None, set()
+            if cur is None:
+                cur = {
+                    "init_a": int(a),
+                    "first": tsi,
+                    "last": tsi,
+                    "pk_a": 0,
+                    "pk_b": 0,
+                    "by_a": 0,
+                    "by_b": 0,
+                    "fl_a": 0,
+                    "fl_b": 0,
+                    "how": 0,
+                    "closed": 0,
+                    "syn_seq": -1,
+                }
+                if tcp and fl & SYN:
+                    if fl & ACK:
+                        cur["init_a"] = int(not a)
+                        cur["how"] = 2
+                    else:
+                        cur["how"] = 1
+                        cur["syn_seq"] = int(seq[i])
+            cur["first"] = min(cur["first"], tsi)
+            cur["last"] = max(cur["last"], tsi)
+            side = "a" if a else "b"
+            cur["pk_" + side] += 1
+            cur["by_" + side] += int(size[i])
+            cur["fl_" + side] |= fl
+            if fl & (FIN | RST):
+                cur["closed"] = 1
+            if vlan[i] >= 0:
+                vlans.add(int(vlan[i]))
+        assert cur is not None
+        if t < 0:
+            self._grow(1)
+            t = self.n
+            self.n += 1
+            self.hash[t] = h
+            for f in KEY_FIELDS:
+                self.key[f][t] = key[f]
+        for f in STATE_FIELDS:
+            self.state[f][t] = cur[f]
+        if vlans:
+            self.vlan_codes.append(np.array(sorted(t * 4096 + v for v in vlans), dtype=np.int64))
+
+    def _take_vlans(self, t: int) -> set[int]:
+        """Remove and return the VLANs recorded for table row ``t``."""
+        if not self.vlan_codes:
+            return set()
+        codes = np.concatenate(self.vlan_codes)
+        mine = (codes // 4096) == t
+        self.vlan_codes = [codes[~mine]]
+        return {int(c % 4096) for c in codes[mine]}
+
+    # --- output ----------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.n + len(self.done)
+
+    def flows(self, device_of: Callable[[bytes, int], DeviceId | None], capture: CaptureId | None = None) -> list[Flow]:
+        """Frozen flows, each endpoint resolved by ``device_of(ip, first_ns)`` (as ``FlowTable.flows``)."""
+        capture_id = self.capture if capture is None else capture
+        vlans_of: dict[int, list[int]] = {}
+        if self.vlan_codes:
+            codes = np.unique(np.concatenate(self.vlan_codes))
+            for c in codes.tolist():
+                vlans_of.setdefault(c // 4096, []).append(c % 4096)
+        keys = {f: self.key[f][: self.n].tolist() for f in KEY_FIELDS}
+        states = {f: self.state[f][: self.n].tolist() for f in STATE_FIELDS}
+        entries: list[tuple[tuple[int, ...], dict[str, int], tuple[int, ...]]] = [
+            (
+                tuple(keys[f][t] for f in KEY_FIELDS),
+                {f: states[f][t] for f in STATE_FIELDS},
+                tuple(sorted(vlans_of.get(t, ()))),
+            )
+            for t in range(self.n)
+        ]
+        entries += [(d.key, d.state, tuple(sorted(d.vlans))) for d in self.done]
+        out = []
+        for key, s, vlans in entries:
+            ver, proto, a_hi, a_lo, a_port, b_hi, b_lo, b_port = key
+            a_ip = _ip_bytes(ver, a_hi, a_lo)
+            b_ip = _ip_bytes(ver, b_hi, b_lo)
+            a_end = (a_ip, a_port - 1 if a_port else None)
+            b_end = (b_ip, b_port - 1 if b_port else None)
+            src, dst = (a_end, b_end) if s["init_a"] else (b_end, a_end)
+            fwd, rev = ("a", "b") if s["init_a"] else ("b", "a")
+            out.append(
+                (
+                    (s["first"], proto, src, dst),
+                    Flow(
+                        capture=capture_id,
+                        proto=proto,
+                        src_ip=ip_str(src[0]),
+                        src_port=src[1],
+                        dst_ip=ip_str(dst[0]),
+                        dst_port=dst[1],
+                        first_ns=s["first"],
+                        last_ns=s["last"],
+                        packets_src=s["pk_" + fwd],
+                        packets_dst=s["pk_" + rev],
+                        bytes_src=s["by_" + fwd],
+                        bytes_dst=s["by_" + rev],
+                        tcp_flags_src=s["fl_" + fwd],
+                        tcp_flags_dst=s["fl_" + rev],
+                        initiator=INITIATORS[s["how"]],
+                        vlans=vlans,
+                        src_device=device_of(src[0], s["first"]),
+                        dst_device=device_of(dst[0], s["first"]),
+                    ),
+                )
+            )
+        out.sort(key=lambda item: item[0])  # the order of FlowTable.states()
+        return [f for _, f in out]
+
+
+def _ip_bytes(ver: int, hi: int, lo: int) -> bytes:
+    return lo.to_bytes(4, "big") if ver == 4 else ((hi << 64) | lo).to_bytes(16, "big")
