@@ -52,15 +52,21 @@ def test_kuznetzov_variant(tmp_path: Path) -> None:
     assert len(records) == 2 and records[1].data == FRAME and records[0].ts_ns == 10_000_005_000
 
 
-def test_sha256_and_size(tmp_path: Path) -> None:
+def test_digests_and_size(tmp_path: Path) -> None:
     import hashlib
+
+    import xxhash
 
     path = write_pcap(tmp_path / "a.pcap", [(TS, FRAME)] * 3)
     reader = open_capture(path)
     list(reader)
-    assert reader.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert reader.digest() == "xxh3-128:" + xxhash.xxh3_128(path.read_bytes()).hexdigest()
+    assert reader.sha256() is None  # only on request: it costs as much CPU as the analysis
     assert reader.size == path.stat().st_size
     assert reader.bytes_read == reader.size
+    with_sha = open_capture(path, sha256=True)
+    list(with_sha)
+    assert with_sha.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_gzip_compressed(tmp_path: Path) -> None:
@@ -70,9 +76,9 @@ def test_gzip_compressed(tmp_path: Path) -> None:
     reader = open_capture(packed)
     assert [r.data for r in reader] == [FRAME] * 5
     assert reader.format == "gzip+pcap"
-    import hashlib
+    import xxhash
 
-    assert reader.sha256() == hashlib.sha256(packed.read_bytes()).hexdigest()
+    assert reader.digest() == "xxh3-128:" + xxhash.xxh3_128(packed.read_bytes()).hexdigest()
 
 
 def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:

@@ -131,8 +131,22 @@ def test_list_formats(sample_db: Path, tmp_path: Path) -> None:
 def test_captures_listing(sample_db: Path) -> None:
     (row,) = list(csv.DictReader(io.StringIO(run("captures", "--db", str(sample_db), "-f", "csv").stdout)))
     assert row["packets"] == "3117" and row["format"] == "pcapng" and row["error"] == ""
-    assert row["sha256"].startswith(row["id"]) and len(row["sha256"]) == 64
+    assert row["digest"] == "xxh3-128:" + row["digest"][9:] and row["digest"][9:].startswith(row["id"])
+    assert row["sha256"] == ""  # not requested
     assert "complete" in run("captures", "--db", str(sample_db)).stdout
+
+
+def test_sha256_on_request(tmp_path: Path) -> None:
+    import hashlib
+
+    db = tmp_path / "w.db"
+    assert run("analyze", str(SAMPLE), "--db", str(db), "-q", "--sha256").returncode == 0
+    (cap,) = json.loads(run("captures", "--db", str(db), "-f", "json").stdout)
+    assert cap["sha256"] == hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    # a later run without --sha256 keeps it
+    assert run("analyze", str(SAMPLE), "--db", str(db), "-q").returncode == 0
+    (again,) = json.loads(run("captures", "--db", str(db), "-f", "json").stdout)
+    assert again["sha256"] == cap["sha256"]
 
 
 def test_environment_defaults(sample_db: Path) -> None:

@@ -37,7 +37,7 @@ def test_migrations_create_exactly_the_schema(tmp_path: Path) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == []
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     assert set(inspect(store.engine).get_table_names()) >= set(metadata.tables)
     store.close()
     Store.open(str(tmp_path / "w.db")).close()  # opening again is a no-op migration
@@ -125,3 +125,35 @@ def test_unopenable_database(tmp_path: Path) -> None:
     garbage.write_bytes(b"not a database" * 100)
     with pytest.raises(StoreError, match="cannot open database"):
         Store.open(str(garbage))
+
+
+def test_upgrade_from_0001_keeps_captures(tmp_path: Path) -> None:
+    """A database written by the first schema: its captures get ``sha256:<hex>`` as digest and stay unique."""
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("wardwatch.store") / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO captures (id, sha256, path, size, format, linktypes, packets, bytes, analysed_ns,"
+                " tool_version) VALUES ('aaaa', :sha, 'old.pcap', 1, 'pcap', '1', 0, 0, 0, '0.1.0')"
+            ),
+            {"sha": "ab" * 32},
+        )
+    engine.dispose()
+    store = Store.open(str(tmp_path / "old.db"))
+    (cap,) = store.captures()
+    assert (cap.id, cap.digest, cap.sha256) == ("aaaa", "sha256:" + "ab" * 32, "ab" * 32)
+    store.ingest(analyze([SAMPLE]).analysis, "t", 1)
+    assert len(store.captures()) == 2
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []

@@ -9,7 +9,6 @@ raised. Gzip-compressed files are read through the streaming readers and repacke
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import struct
@@ -36,6 +35,7 @@ from wardwatch.capture.pcapng import (
     Interface,
     interface_from_idb,
 )
+from wardwatch.capture.stream import FileDigest
 from wardwatch.errors import CaptureError, CaptureFormatError
 from wardwatch.model.packet import RAW_ALIASES, LinkType
 
@@ -93,7 +93,7 @@ class RecordBatch:
 class BatchReader:
     """Reads a capture file as ``RecordBatch`` values, with the same results and errors as ``open_capture``."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], sha256: bool = False) -> None:
         self.path = os.fspath(path)
         try:
             self._raw: BinaryIO = open(self.path, "rb")  # noqa: SIM115 - closed by close()
@@ -102,7 +102,7 @@ class BatchReader:
             self._raw.seek(0)
         except OSError as exc:
             raise CaptureError(self.path, None, exc.strerror or str(exc)) from exc
-        self._hash = hashlib.sha256()
+        self._hash = FileDigest(sha256)
         self.bytes_read = 0
         self._window = bytearray(CHUNK + GUARD)
         self._fill = 0
@@ -113,7 +113,7 @@ class BatchReader:
         if head[:2] == GZIP_MAGIC or not (head in MAGICS or head == PCAPNG_MAGIC):
             # compressed or not a capture: the streaming reader decides (and raises the same errors)
             self._raw.close()
-            self._fallback = open_capture(self.path)
+            self._fallback = open_capture(self.path, sha256)
             self.format = self._fallback.format
         elif head == PCAPNG_MAGIC:
             self.format = "pcapng"
@@ -129,11 +129,17 @@ class BatchReader:
             return self._fallback.linktypes
         return tuple(self.linktypes_seen)
 
-    def sha256(self) -> str:
-        """SHA-256 of the file as stored (complete once iteration ended)."""
+    def digest(self) -> str:
+        """xxh3-128 digest of the file as stored (complete once iteration ended): its identity."""
+        if self._fallback is not None:
+            return self._fallback.digest()
+        return self._hash.digest()
+
+    def sha256(self) -> str | None:
+        """SHA-256 of the file as stored, when asked for."""
         if self._fallback is not None:
             return self._fallback.sha256()
-        return self._hash.hexdigest()
+        return self._hash.sha256()
 
     def progress(self) -> int:
         """Bytes of the file consumed so far."""

@@ -16,8 +16,8 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
-    """Open ``path`` and return a streaming reader for its format.
+def open_capture(path: str | os.PathLike[str], sha256: bool = False) -> CaptureReader:
+    """Open ``path`` and return a streaming reader for its format (``sha256``: also compute the file's SHA-256).
 
     Raises ``CaptureError`` if the file cannot be opened and ``CaptureFormatError`` if it is not a capture.
     """
@@ -29,7 +29,7 @@ def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
         raw.seek(0)
     except OSError as exc:
         raise CaptureError(name, None, exc.strerror or str(exc)) from exc
-    hashing = HashingFile(raw)
+    hashing = HashingFile(raw, sha256)
     compressed = head == GZIP_MAGIC
     source: Readable = GzipSource(gzip.GzipFile(fileobj=cast(BinaryIO, hashing), mode="rb")) if compressed else hashing
     stream = ByteStream(name, hashing, source)

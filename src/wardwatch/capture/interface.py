@@ -57,8 +57,12 @@ class CaptureReader(Protocol):
         """Size of the file on disk."""
         ...
 
-    def sha256(self) -> str:
-        """SHA-256 of the file as stored; complete once iteration has ended (normally or by error)."""
+    def digest(self) -> str:
+        """``xxh3-128:<hex>`` of the file as stored; complete once iteration has ended (normally or by error)."""
+        ...
+
+    def sha256(self) -> str | None:
+        """SHA-256 of the file as stored when requested at open time, else None."""
         ...
 
     def __iter__(self) -> Iterator[Record]:

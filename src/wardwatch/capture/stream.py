@@ -12,6 +12,8 @@ import hashlib
 import zlib
 from typing import Protocol
 
+import xxhash
+
 from wardwatch.errors import CaptureFormatError
 
 CHUNK = 1 << 20
@@ -37,18 +39,41 @@ class GzipSource:
         return self._gz.read1(n)
 
 
+class FileDigest:
+    """Digests of a file as read: xxh3-128 always (its identity: ~10 GB/s), SHA-256 when asked for (chain of
+    custody: ~1.4 GB/s, as much CPU time as the rest of the analysis)."""
+
+    def __init__(self, sha256: bool = False) -> None:
+        self._xxh = xxhash.xxh3_128()
+        self._sha = hashlib.sha256() if sha256 else None
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Add bytes read from the file."""
+        self._xxh.update(data)
+        if self._sha is not None:
+            self._sha.update(data)
+
+    def digest(self) -> str:
+        """``xxh3-128:<32 hex digits>``."""
+        return "xxh3-128:" + self._xxh.hexdigest()
+
+    def sha256(self) -> str | None:
+        """Hex SHA-256, or None when not computed."""
+        return None if self._sha is None else self._sha.hexdigest()
+
+
 class HashingFile:
     """A read-only file wrapper that hashes every byte read from the file on disk."""
 
-    def __init__(self, raw: Readable) -> None:
+    def __init__(self, raw: Readable, sha256: bool = False) -> None:
         self._raw = raw
-        self._hash = hashlib.sha256()
+        self.digests = FileDigest(sha256)
         self.consumed = 0
 
     def read(self, n: int = -1) -> bytes:
         """Read up to ``n`` bytes and add them to the hash."""
         data = self._raw.read(n)
-        self._hash.update(data)
+        self.digests.update(data)
         self.consumed += len(data)
         return data
 
@@ -60,10 +85,6 @@ class HashingFile:
         """Hash the rest of the file without interpreting it."""
         while chunk := self.read(CHUNK):
             del chunk
-
-    def hexdigest(self) -> str:
-        """Hex SHA-256 of what has been read."""
-        return self._hash.hexdigest()
 
     def close(self) -> None:
         """Close the file on disk."""
@@ -173,9 +194,13 @@ class StreamReader:
         """Bytes of the file on disk consumed so far."""
         return self._stream.hashing.consumed
 
-    def sha256(self) -> str:
-        """SHA-256 of the file as stored (complete after iteration)."""
-        return self._stream.hashing.hexdigest()
+    def digest(self) -> str:
+        """xxh3-128 digest of the file as stored (complete after iteration): its identity."""
+        return self._stream.hashing.digests.digest()
+
+    def sha256(self) -> str | None:
+        """SHA-256 of the file as stored, when asked for at open time (complete after iteration)."""
+        return self._stream.hashing.digests.sha256()
 
     def close(self) -> None:
         """Close the underlying file."""

@@ -38,6 +38,14 @@ def analyze(
         bool,
         typer.Option("--store/--no-store", envvar="WARDWATCH_STORE", help="Write results to the database."),
     ] = True,
+    sha256: Annotated[
+        bool,
+        typer.Option(
+            "--sha256/--no-sha256",
+            envvar="WARDWATCH_SHA256",
+            help="Also record each file's SHA-256 (chain of custody; doubles the CPU time).",
+        ),
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", envvar="WARDWATCH_QUIET", help="No progress bar or summary.")
     ] = False,
@@ -62,7 +70,7 @@ def analyze(
     tracker = _ProgressTracker(progress, sizes)
     with progress:
         tracker.task = progress.add_task("reading", total=sum(sizes.values()) or None, packets=0)
-        result = Engine().analyze(captures, tracker.update)
+        result = Engine(sha256=sha256).analyze(captures, tracker.update)
     analysis = result.analysis
     for error in result.errors:
         err.print(f"[bold red]error:[/] {error}", soft_wrap=True)

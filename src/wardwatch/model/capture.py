@@ -12,8 +12,11 @@ class CaptureInfo:
     """A capture file read by wardwatch: identity, format and totals."""
 
     id: CaptureId
-    """First 16 hex digits of ``sha256``: stable across databases and runs."""
-    sha256: str
+    """First 16 hex digits of ``digest``: stable across databases and runs."""
+    digest: str
+    """``xxh3-128:<hex>`` of the file as stored: its identity."""
+    sha256: str | None
+    """SHA-256 of the file when asked for (``analyze --sha256``), for chain of custody; else None."""
     path: str
     size: int
     """File size in bytes (compressed size for gzip files)."""

@@ -22,6 +22,7 @@ def capture_doc(c: CaptureInfo) -> dict[str, Any]:
     """JSON form of a capture."""
     return {
         "id": c.id,
+        "digest": c.digest,
         "sha256": c.sha256,
         "path": c.path,
         "size": c.size,

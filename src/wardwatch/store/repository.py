@@ -30,7 +30,7 @@ from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
 
 #: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 #: Rows per IN (...) list: stays under SQLite's variable limit.
 CHUNK = 500
 
@@ -152,7 +152,7 @@ class Store:
 
     def _put_capture(self, conn: Connection, cap: CaptureInfo, tool_version: str, now_ns: int) -> None:
         values = {
-            "sha256": cap.sha256,
+            "digest": cap.digest,
             "size": cap.size,
             "format": cap.format,
             "linktypes": ",".join(map(str, cap.linktypes)),
@@ -167,10 +167,12 @@ class Store:
         if exists is None:
             conn.execute(
                 insert(t.captures).values(
-                    id=cap.id, path=cap.path, analysed_ns=now_ns, tool_version=tool_version, **values
+                    id=cap.id, path=cap.path, analysed_ns=now_ns, tool_version=tool_version, sha256=cap.sha256, **values
                 )
             )
         else:  # first path and first analysis time are kept: re-analysis must not change the database
+            if cap.sha256 is not None:  # a SHA-256 computed once is kept even when later runs skip it
+                values["sha256"] = cap.sha256
             conn.execute(update(t.captures).where(t.captures.c.id == cap.id).values(**values))
 
     def _replace_flows(self, conn: Connection, capture: CaptureId, flows: Sequence[Flow]) -> None:
@@ -389,6 +391,7 @@ class Store:
             return [
                 CaptureInfo(
                     id=CaptureId(r.id),
+                    digest=r.digest,
                     sha256=r.sha256,
                     path=r.path,
                     size=r.size,
