@@ -46,8 +46,14 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
     return ".".join(labels), (end if end is not None else pos)
 
 
+#: Bytes a label may hold without escaping: printable ASCII except the dot and the backslash.
+_PLAIN = bytes(b for b in range(0x21, 0x7F) if b not in (0x2E, 0x5C))
+
+
 def label_text(raw: bytes) -> str:
     """A label as text: printable ASCII kept, dots and other bytes escaped as in zone files."""
+    if not raw.translate(None, _PLAIN):  # the usual case: nothing to escape
+        return raw.decode("ascii")
     out = []
     for b in raw:
         if b == 0x2E or b == 0x5C:

@@ -25,15 +25,15 @@ those addresses are *behind* it and become IP devices with ``via`` naming the ro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
 from wardwatch.capture.vector import Columns
-from wardwatch.inventory.grouping import I64, group, sightings
+from wardwatch.inventory.grouping import I64, Aggregates
 from wardwatch.inventory.oui import local_convention, vendor_of
 from wardwatch.model.addr import (
     ip_bytes,
@@ -55,6 +55,8 @@ from wardwatch.model.packet import Packet
 #: Initial TTL / hop limit values of common stacks: a packet still carrying one has not been routed.
 HOP0_TTLS = frozenset({32, 64, 128, 255})
 HOP0_ARRAY = np.array(sorted(HOP0_TTLS), dtype=np.int32)
+#: Pending aggregate rows that trigger a merge into the dictionaries.
+FLUSH_ROWS = 400_000
 #: Encapsulations whose inner addresses are not the link-layer sender's own.
 IP_TUNNELS = frozenset({"ipv4", "ipv6", "gre"})
 STRONG = 0.8
@@ -219,6 +221,8 @@ class InventoryBuilder:
     """Accumulates per-packet address facts and dissector observations; ``resolve`` turns them into devices."""
 
     def __init__(self) -> None:
+        self._pending = {name: Aggregates() for name in ("macs", "mac_vlans", "ips", "pairs", "dst_pairs")}
+        self._pending_capture: CaptureId | None = None
         self._macs: dict[bytes, Span] = {}
         self._mac_vlans: dict[tuple[bytes, int], Span] = {}
         self._pairs: dict[tuple[bytes, bytes, int | None], _SourcePair] = {}
@@ -230,6 +234,9 @@ class InventoryBuilder:
 
     def add_packet(self, pkt: Packet, capture: CaptureId) -> None:
         """Account the addresses of one decoded packet."""
+        if self._pending_capture is not None:
+            self.flush()
+            self._pending_capture = None
         ts = pkt.ts_ns
         number = pkt.number
         vlan = pkt.vlans[-1] if pkt.vlans else None
@@ -285,26 +292,26 @@ class InventoryBuilder:
 
     def add_columns(self, cols: Columns, capture: CaptureId, rows: I64 | None = None) -> None:
         """Account the addresses of a decoded batch (``rows``: the records to use, default all): the same as
-        ``add_packet`` for each of them, in order, with array operations."""
+        ``add_packet`` for each of them, in order, with array operations.
+
+        Each batch is aggregated per key at once; the aggregates wait in ``_pending`` and are merged into the
+        dictionaries by ``flush`` (at the end of a capture, before ``resolve``, or when many have gathered), so
+        per-key Python work happens once per capture rather than once per batch.
+        """
+        if capture != self._pending_capture:
+            self.flush()
+            self._pending_capture = capture
         b = cols.batch
         sel = np.arange(len(b)) if rows is None else rows
         if len(sel) == 0:
             return
         ts, number = b.ts[sel], b.number[sel]
         smac, dmac = cols.smac[sel], cols.dmac[sel]
-        vlan = cols.vlan[sel].astype(np.int64)
+        vlan = cols.vlan[sel].astype(np.int64).astype(np.uint64)  # -1 becomes MISSING_VLAN
         valid_smac = cols.has_smac[sel] & (((smac >> np.uint64(40)) & np.uint64(1)) == 0) & (smac != 0)
-        self._absorb(self._macs, [smac], valid_smac, ts, number, capture, lambda k: _mac(k[0]))
-        tagged = valid_smac & (vlan >= 0)
-        self._absorb(
-            self._mac_vlans,
-            [smac, vlan.astype(np.uint64)],
-            tagged,
-            ts,
-            number,
-            capture,
-            lambda k: (_mac(k[0]), int(k[1])),
-        )
+        pend = self._pending
+        pend["macs"].add([smac], valid_smac, ts, number)
+        pend["mac_vlans"].add([smac, vlan], valid_smac & (vlan != np.uint64(MISSING_VLAN)), ts, number)
         ver = cols.ipver[sel].astype(np.uint64)
         has_ip = ver > 0
         src_hi, src_lo, dst_hi, dst_lo = cols.src_hi[sel], cols.src_lo[sel], cols.dst_hi[sel], cols.dst_lo[sel]
@@ -312,94 +319,48 @@ class InventoryBuilder:
         group_dst = cols.has_dmac[sel] & (((dmac >> np.uint64(40)) & np.uint64(1)) == 1)
         dst_uni = has_ip & ~group_dst & _unicast(ver, dst_hi, dst_lo)
         # IP sightings: the source, then the destination, of each packet in turn
-        n = len(sel)
         ev = np.concatenate((np.flatnonzero(src_uni) * 2, np.flatnonzero(dst_uni) * 2 + 1))
         ev.sort()
         row = ev // 2
         is_dst = (ev & 1).astype(bool)
         e_hi = np.where(is_dst, dst_hi[row], src_hi[row])
         e_lo = np.where(is_dst, dst_lo[row], src_lo[row])
-        self._absorb(
-            self._ips,
-            [ver[row], e_hi, e_lo],
-            np.ones(len(ev), dtype=bool),
-            ts[row],
-            number[row],
-            capture,
-            lambda k: _ip(k[0], k[1], k[2]),
-        )
+        pend["ips"].add([ver[row], e_hi, e_lo], np.ones(len(ev), dtype=bool), ts[row], number[row])
         untunnelled = ~cols.ip_tunnel[sel]
-        pair_rows = src_uni & valid_smac & untunnelled
-        if pair_rows.any():
-            hop0 = np.isin(cols.ttl[sel], HOP0_ARRAY)
-            order, starts = group(
-                [
-                    smac[pair_rows],
-                    ver[pair_rows],
-                    src_hi[pair_rows],
-                    src_lo[pair_rows],
-                    vlan[pair_rows].astype(np.uint64),
-                ]
-            )
-            idx = np.flatnonzero(pair_rows)[order]
-            sig = sightings(np.arange(len(idx)), starts, ts[idx], number[idx])
-            hops = np.add.reduceat(hop0[idx].astype(np.int64), starts)
-            for g, k in enumerate(idx[starts].tolist()):
-                key = (_mac(int(smac[k])), _ip(int(ver[k]), int(src_hi[k]), int(src_lo[k])), _vlan(int(vlan[k])))
-                count = int(sig.count[g])
-                pair = self._pairs.get(key)
-                if pair is None:
-                    pair = self._pairs[key] = _SourcePair(
-                        Span.of(count, int(sig.first[g]), capture, int(sig.first_number[g]), int(sig.last[g]))
-                    )
-                else:
-                    pair.span.absorb(count, int(sig.first[g]), capture, int(sig.first_number[g]), int(sig.last[g]))
-                pair.hop0 += int(hops[g])
-                pair.routed += count - int(hops[g])
+        hop0 = np.isin(cols.ttl[sel], HOP0_ARRAY).astype(np.int64)
+        pend["pairs"].add([smac, ver, src_hi, src_lo, vlan], src_uni & valid_smac & untunnelled, ts, number, hop0)
         dst_pairs = dst_uni & cols.has_dmac[sel] & untunnelled
-        self._absorb(
-            self._dst_pairs,
-            [dmac, ver, dst_hi, dst_lo, vlan.astype(np.uint64)],
-            dst_pairs,
-            ts,
-            number,
-            capture,
-            lambda k: (_mac(k[0]), _ip(k[1], k[2], k[3]), _vlan(k[4])),
-        )
-        del n
+        pend["dst_pairs"].add([dmac, ver, dst_hi, dst_lo, vlan], dst_pairs, ts, number)
+        if sum(p.rows for p in pend.values()) > FLUSH_ROWS:
+            self.flush()
 
-    @staticmethod
-    def _absorb(
-        target: dict[Any, Span],
-        keys: list[npt.NDArray[np.uint64]],
-        mask: npt.NDArray[np.bool_],
-        ts: I64,
-        number: I64,
-        capture: CaptureId,
-        make_key: Callable[[list[int]], Any],
-    ) -> None:
-        """Group the masked rows by ``keys`` and extend the spans in ``target`` (creating missing ones)."""
-        idx = np.flatnonzero(mask)
-        if len(idx) == 0:
+    def flush(self) -> None:
+        """Merge the pending batch aggregates into the accumulators (in the order they were added)."""
+        capture = self._pending_capture
+        if capture is None:
             return
-        order, starts = group([k[idx] for k in keys])
-        rows = idx[order]
-        sig = sightings(np.arange(len(rows)), starts, ts[rows], number[rows])
-        firsts = rows[starts]
-        key_cols = [k[firsts].tolist() for k in keys]
-        counts, first, first_number, last = (
-            sig.count.tolist(),
-            sig.first.tolist(),
-            sig.first_number.tolist(),
-            sig.last.tolist(),
-        )
-        for g in range(len(starts)):
-            key = make_key([col[g] for col in key_cols])
-            span = target.get(key)
-            if span is None:
-                target[key] = Span.of(counts[g], first[g], capture, first_number[g], last[g])
+        pend = self._pending
+        for key_of, target, name in (
+            (lambda k: _mac(k[0]), self._macs, "macs"),
+            (lambda k: (_mac(k[0]), int(k[1])), self._mac_vlans, "mac_vlans"),
+            (lambda k: _ip(k[0], k[1], k[2]), self._ips, "ips"),
+            (lambda k: (_mac(k[0]), _ip(k[1], k[2], k[3]), _vlan(k[4])), self._dst_pairs, "dst_pairs"),
+        ):
+            for key, count, first, num, last, _extra in pend[name].drain(key_of):
+                span = target.get(key)
+                if span is None:
+                    target[key] = Span.of(count, first, capture, num, last)
+                else:
+                    span.absorb(count, first, capture, num, last)
+        pair_key = lambda k: (_mac(k[0]), _ip(k[1], k[2], k[3]), _vlan(k[4]))  # noqa: E731
+        for key, count, first, num, last, hops in pend["pairs"].drain(pair_key):
+            pair = self._pairs.get(key)
+            if pair is None:
+                pair = self._pairs[key] = _SourcePair(Span.of(count, first, capture, num, last))
             else:
-                span.absorb(counts[g], first[g], capture, first_number[g], last[g])
+                pair.span.absorb(count, first, capture, num, last)
+            pair.hop0 += hops
+            pair.routed += count - hops
 
     def add_observation(self, obs: Observation) -> None:
         """Account one dissector observation (repeats extend its span and keep the highest confidence)."""
@@ -427,6 +388,7 @@ class InventoryBuilder:
         known only once the whole file has been read).
         """
         names = dict(rename or {})
+        self.flush()
         drafts: dict[bytes, _DeviceDraft] = {}
         for mac, span in self._macs.items():
             draft = self._mac_draft(drafts, mac, span)
@@ -449,7 +411,7 @@ class InventoryBuilder:
             if mac in drafts:
                 drafts[mac].router = True
                 pair_spans = [p.span for (m, _ip, _v), p in self._pairs.items() if m == mac and p.routed]
-                first = min(pair_spans, key=lambda s: s.first_ns)
+                first = min(pair_spans, key=lambda s: (s.first_ns, s.capture, s.number))
                 drafts[mac].add_evidence("role", "router", "routed-ttl", 0.7, first)
 
         owners: dict[bytes, list[tuple[DeviceId, Span]]] = {}

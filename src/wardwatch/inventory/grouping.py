@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -81,3 +83,54 @@ def sightings(order: I64, starts: I64, ts: I64, number: I64) -> Sightings:
         first_number=number[order][first_pos],
         last=tmax,
     )
+
+
+class Aggregates:
+    """Per-key sightings of masked rows, aggregated batch by batch and merged later in one go.
+
+    ``add`` groups one batch's rows by the key columns (keeping, per key, the count, the first time with the
+    number of the earliest packet at that time, the last time and the sum of an optional extra column);
+    ``drain`` groups all pending aggregates again the same way and yields one result per key, in key order of
+    first appearance-independent but deterministic order.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[list[U64], I64, I64, I64, I64, I64]] = []
+        self.rows = 0
+
+    def add(self, keys: list[U64], mask: npt.NDArray[np.bool_], ts: I64, number: I64, extra: I64 | None = None) -> None:
+        """Aggregate the rows selected by ``mask``."""
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            return
+        order, starts = group([k[idx] for k in keys])
+        rows = idx[order]
+        sig = sightings(np.arange(len(rows)), starts, ts[rows], number[rows])
+        firsts = rows[starts]
+        ex = np.add.reduceat(extra[rows], starts) if extra is not None else np.zeros(len(starts), dtype=np.int64)
+        self.parts.append(([k[firsts] for k in keys], sig.count, sig.first, sig.first_number, sig.last, ex))
+        self.rows += len(starts)
+
+    def drain(self, key_of: Callable[[list[int]], object]) -> Iterator[tuple[Any, int, int, int, int, int]]:
+        """Yield ``(key, count, first, first_number, last, extra)`` per key and forget the pending parts."""
+        if not self.parts:
+            return
+        parts, self.parts, self.rows = self.parts, [], 0
+        ncols = len(parts[0][0])
+        keys = [np.concatenate([p[0][c] for p in parts]) for c in range(ncols)]
+        count = np.concatenate([p[1] for p in parts])
+        first = np.concatenate([p[2] for p in parts])
+        number = np.concatenate([p[3] for p in parts])
+        last = np.concatenate([p[4] for p in parts])
+        extra = np.concatenate([p[5] for p in parts])
+        order, starts = group(keys)
+        # earlier parts come first within a group (stable): the earliest packet at the minimum time wins
+        sig = sightings(order, starts, first, number)
+        totals = np.add.reduceat(count[order], starts).tolist()
+        lasts = np.maximum.reduceat(last[order], starts).tolist()
+        extras = np.add.reduceat(extra[order], starts).tolist()
+        firsts = order[starts]
+        key_cols = [k[firsts].tolist() for k in keys]
+        f, n = sig.first.tolist(), sig.first_number.tolist()
+        for g in range(len(starts)):
+            yield key_of([col[g] for col in key_cols]), totals[g], f[g], n[g], lasts[g], extras[g]

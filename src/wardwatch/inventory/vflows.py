@@ -377,29 +377,31 @@ class VectorFlowTable:
             codes = np.unique(np.concatenate(self.vlan_codes))
             for c in codes.tolist():
                 vlans_of.setdefault(c // 4096, []).append(c % 4096)
-        keys = {f: self.key[f][: self.n].tolist() for f in KEY_FIELDS}
-        states = {f: self.state[f][: self.n].tolist() for f in STATE_FIELDS}
-        entries: list[tuple[tuple[int, ...], dict[str, int], tuple[int, ...]]] = [
-            (
-                tuple(keys[f][t] for f in KEY_FIELDS),
-                {f: states[f][t] for f in STATE_FIELDS},
-                tuple(sorted(vlans_of.get(t, ()))),
+        n = self.n
+        rows = list(
+            zip(
+                *(self.key[f][:n].tolist() for f in KEY_FIELDS),
+                *(self.state[f][:n].tolist() for f in STATE_FIELDS),
+                strict=True,
             )
-            for t in range(self.n)
-        ]
-        entries += [(d.key, d.state, tuple(sorted(d.vlans))) for d in self.done]
+        )
+        vl = [tuple(sorted(vlans_of.get(t, ()))) for t in range(n)]
+        for d in self.done:
+            rows.append((*d.key, *(d.state[f] for f in STATE_FIELDS)))
+            vl.append(tuple(sorted(d.vlans)))
         out = []
-        for key, s, vlans in entries:
-            ver, proto, a_hi, a_lo, a_port, b_hi, b_lo, b_port = key
-            a_ip = _ip_bytes(ver, a_hi, a_lo)
-            b_ip = _ip_bytes(ver, b_hi, b_lo)
-            a_end = (a_ip, a_port - 1 if a_port else None)
-            b_end = (b_ip, b_port - 1 if b_port else None)
-            src, dst = (a_end, b_end) if s["init_a"] else (b_end, a_end)
-            fwd, rev = ("a", "b") if s["init_a"] else ("b", "a")
+        for row, vlans in zip(rows, vl, strict=True):
+            ver, proto, a_hi, a_lo, a_port, b_hi, b_lo, b_port = row[:8]
+            init_a, first, last, pk_a, pk_b, by_a, by_b, fl_a, fl_b, how = row[8:18]
+            a_end = (_ip_bytes(ver, a_hi, a_lo), a_port - 1 if a_port else None)
+            b_end = (_ip_bytes(ver, b_hi, b_lo), b_port - 1 if b_port else None)
+            if init_a:
+                src, dst, pks, pkd, bys, byd, fls, fld = a_end, b_end, pk_a, pk_b, by_a, by_b, fl_a, fl_b
+            else:
+                src, dst, pks, pkd, bys, byd, fls, fld = b_end, a_end, pk_b, pk_a, by_b, by_a, fl_b, fl_a
             out.append(
                 (
-                    (s["first"], proto, src, dst),
+                    (first, proto, src, dst),
                     Flow(
                         capture=capture_id,
                         proto=proto,
@@ -407,18 +409,18 @@ class VectorFlowTable:
                         src_port=src[1],
                         dst_ip=ip_str(dst[0]),
                         dst_port=dst[1],
-                        first_ns=s["first"],
-                        last_ns=s["last"],
-                        packets_src=s["pk_" + fwd],
-                        packets_dst=s["pk_" + rev],
-                        bytes_src=s["by_" + fwd],
-                        bytes_dst=s["by_" + rev],
-                        tcp_flags_src=s["fl_" + fwd],
-                        tcp_flags_dst=s["fl_" + rev],
-                        initiator=INITIATORS[s["how"]],
+                        first_ns=first,
+                        last_ns=last,
+                        packets_src=pks,
+                        packets_dst=pkd,
+                        bytes_src=bys,
+                        bytes_dst=byd,
+                        tcp_flags_src=fls,
+                        tcp_flags_dst=fld,
+                        initiator=INITIATORS[how],
                         vlans=vlans,
-                        src_device=device_of(src[0], s["first"]),
-                        dst_device=device_of(dst[0], s["first"]),
+                        src_device=device_of(src[0], first),
+                        dst_device=device_of(dst[0], first),
                     ),
                 )
             )

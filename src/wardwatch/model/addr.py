@@ -71,6 +71,7 @@ def is_global_ip(ip: bytes) -> bool:
     return ipaddress.ip_address(ip).is_global
 
 
+@lru_cache(maxsize=65536)
 def ip_sort_key(text: str) -> tuple[int, int]:
     """Sort key that orders IPv4 before IPv6 and numerically within a family."""
     addr = ipaddress.ip_address(text)
