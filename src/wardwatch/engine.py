@@ -210,7 +210,9 @@ class Engine:
                 want |= np.isin(proto, ip_protos) | np.isin(cols.ethertype, ethertypes)
                 if arp_wanted:
                     want |= cols.arp
-                for i in np.flatnonzero(want & usable).tolist():
+                wanted = np.flatnonzero(want & usable)
+                cols.prepare(wanted)
+                for i in wanted.tolist():
                     pkt = cols.packet(i)
                     if pkt.problem is not None and pkt.payload == b"":
                         continue

@@ -87,3 +87,16 @@ def test_dns_fuzz_mutated_answer(noise: bytes, at: int) -> None:
     msg[at : at + len(noise)] = noise
     with contextlib.suppress(MalformedPacket):
         DnsDissector().dissect(udp_packet(bytes(msg), 53, 40000), REF)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=12, max_size=200), st.integers(min_value=0, max_value=199))
+def test_name_cache_gives_the_same_names(data: bytes, pos: int) -> None:
+    """Reading names through a per-message cache gives exactly what reading them afresh gives."""
+    cache: dict[int, str] = {}
+    for start in (pos, 12, pos // 2, pos):
+        try:
+            fresh = read_name(data, start)
+        except MalformedPacket:
+            continue
+        assert read_name(data, start, cache) == fresh

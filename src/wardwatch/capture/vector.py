@@ -16,7 +16,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from wardwatch.capture.batch import RecordBatch, rows
+from wardwatch.capture.batch import RecordBatch, c_walk, rows
 from wardwatch.capture.decode import decode
 from wardwatch.model.packet import Fragment, LinkType, Packet
 
@@ -32,6 +32,7 @@ IPV6_EXTENSIONS = (0, 43, 44, 51, 60, 135, 139, 140)
 TUNNEL_PROTOS = (4, 41, 47)
 IP_TUNNELS = frozenset({"ipv4", "ipv6", "gre"})
 FRAGMENT_CODE = {Fragment.NONE: 0, Fragment.FIRST: 1, Fragment.LATER: 2}
+FRAGMENTS = (Fragment.NONE, Fragment.FIRST, Fragment.LATER)
 
 
 @dataclass(slots=True)
@@ -65,6 +66,13 @@ class Columns:
     arp: BOOL
     slow: BOOL
     """Decoded by the reference decoder (the vectorised path does not handle this frame)."""
+    vlan_outer: I32 | None = None
+    """First VLAN id when two non-zero ones are stacked (C decoder only)."""
+    icmp: I32 | None = None
+    """``type << 8 | code`` of ICMP/ICMPv6 rows, -1 otherwise (C decoder only)."""
+    pay_start: I32 | None = None
+    """Transport payload slice of the record, as the reference decoder cuts it (C decoder only)."""
+    pay_end: I32 | None = None
     problems: dict[int, str] = field(default_factory=dict)
     """Row -> why decoding stopped early (as ``Packet.problem``)."""
     packets: dict[int, Packet] = field(default_factory=dict)
@@ -74,11 +82,63 @@ class Columns:
         return len(self.batch)
 
     def packet(self, i: int) -> Packet:
-        """The reference decoder's Packet for row ``i`` (decoded on demand, cached)."""
+        """The reference decoder's Packet for row ``i`` (built from the columns when the C decoder handled the
+        row — the same Packet — else decoded; cached)."""
         pkt = self.packets.get(i)
         if pkt is None:
+            if self.pay_start is not None and not self.slow[i]:
+                self.prepare(np.array([i], dtype=np.int64))
+                return self.packets[i]
             pkt = self.packets[i] = decode(self.batch.record(i))
         return pkt
+
+    def prepare(self, rows: I64) -> None:
+        """Build the Packets of ``rows`` at once (cheaper than one by one); ``packet`` then returns them."""
+        if self.pay_start is None or len(rows) == 0:
+            return
+        fast = rows[~self.slow[rows]]
+        if len(fast) == 0:
+            return
+        assert self.pay_end is not None and self.vlan_outer is not None and self.icmp is not None
+        b = self.batch
+        cols = [
+            b.number[fast], b.ts[fast], b.wirelen[fast], b.caplen[fast], b.linktype[fast], b.iface[fast],
+            self.smac[fast], self.dmac[fast], self.vlan[fast], self.vlan_outer[fast], self.ethertype[fast],
+            self.ipver[fast], self.src_hi[fast], self.src_lo[fast], self.dst_hi[fast], self.dst_lo[fast],
+            self.ttl[fast], self.proto[fast], self.frag[fast], self.sport[fast], self.dport[fast],
+            self.tflags[fast], self.tseq[fast], self.icmp[fast], b.start[fast] + self.pay_start[fast],
+            b.start[fast] + self.pay_end[fast],
+        ]  # fmt: skip
+        buf = b.buf
+        for i, row in zip(fast.tolist(), zip(*(c.tolist() for c in cols), strict=True), strict=True):
+            (number, ts, wirelen, caplen, linktype, iface, smac, dmac, inner, outer, ethertype, ver, shi, slo, dhi,
+             dlo, ttl, proto, frag, sport, dport, flags, seq, icmp, ps, pe) = row  # fmt: skip
+            width = 4 if ver == 4 else 16
+            self.packets[i] = Packet(
+                number=number,
+                ts_ns=ts,
+                wirelen=wirelen,
+                caplen=caplen,
+                linktype=linktype,
+                interface=iface,
+                src_mac=smac.to_bytes(6, "big"),
+                dst_mac=dmac.to_bytes(6, "big"),
+                vlans=(outer, inner) if outer >= 0 else ((inner,) if inner >= 0 else ()),
+                ethertype=ethertype,
+                ip_version=ver,
+                src_ip=((shi << 64) | slo).to_bytes(width, "big"),
+                dst_ip=((dhi << 64) | dlo).to_bytes(width, "big"),
+                ttl=ttl,
+                proto=proto,
+                fragment=FRAGMENTS[frag],
+                src_port=None if sport < 0 else sport,
+                dst_port=None if dport < 0 else dport,
+                tcp_flags=flags,
+                tcp_seq=None if seq < 0 else seq,
+                icmp_type=None if icmp < 0 else icmp >> 8,
+                icmp_code=None if icmp < 0 else icmp & 0xFF,
+                payload=bytes(buf[ps:pe]),
+            )
 
 
 def _field(mat: npt.NDArray[np.uint8], offset: int, fmt: str) -> npt.NDArray[np.generic]:
@@ -96,8 +156,12 @@ def _be(mat: npt.NDArray[np.uint8], lo: int, hi: int) -> npt.NDArray[np.uint64]:
     return _field(mat, lo, {2: ">u2", 4: ">u4", 8: ">u8"}[width]).astype(np.uint64)
 
 
-def decode_batch(batch: RecordBatch) -> Columns:
-    """Decode every record of ``batch`` (see the module docstring)."""
+def decode_batch(batch: RecordBatch, use_c: bool = True) -> Columns:
+    """Decode every record of ``batch`` (see the module docstring).
+
+    With ``use_c`` (and the C helper built) the common frames are decoded by ``_walk.decode_fast`` instead of
+    numpy; the rules are the same and the result identical (tests check both).
+    """
     n = len(batch)
     cols = Columns(
         batch=batch,
@@ -125,12 +189,29 @@ def decode_batch(batch: RecordBatch) -> Columns:
     )
     if n == 0:
         return cols
-    buf = np.frombuffer(batch.buf, dtype=np.uint8)
-    start, caplen = batch.start, batch.caplen
-    eth = (batch.linktype == LinkType.ETHERNET) & (caplen >= 14) & (start + W_LINK <= len(buf))
-    eth_rows = np.flatnonzero(eth)
-    if len(eth_rows):
-        _ethernet(cols, buf, eth_rows)
+    if use_c and c_walk is not None:
+        slow = np.empty(n, dtype=np.uint8)
+        cols.vlan_outer = np.full(n, -1, dtype=np.int32)
+        cols.icmp = np.full(n, -1, dtype=np.int32)
+        cols.pay_start = np.zeros(n, dtype=np.int32)
+        cols.pay_end = np.zeros(n, dtype=np.int32)
+        c_walk.decode_fast(
+            batch.buf, np.ascontiguousarray(batch.start, dtype=np.int64),
+            np.ascontiguousarray(batch.caplen, dtype=np.int64), np.ascontiguousarray(batch.linktype, dtype=np.int32),
+            cols.smac, cols.dmac, cols.vlan, cols.ethertype, cols.ipver, cols.src_hi, cols.src_lo, cols.dst_hi,
+            cols.dst_lo, cols.ttl, cols.proto, cols.frag, cols.sport, cols.dport, cols.tflags, cols.tseq, slow,
+            cols.vlan_outer, cols.icmp, cols.pay_start, cols.pay_end,
+        )  # fmt: skip
+        cols.slow = slow.view(bool)
+        cols.has_smac = ~cols.slow
+        cols.has_dmac = cols.has_smac.copy()
+    else:
+        buf = np.frombuffer(batch.buf, dtype=np.uint8)
+        start, caplen = batch.start, batch.caplen
+        eth = (batch.linktype == LinkType.ETHERNET) & (caplen >= 14) & (start + W_LINK <= len(buf))
+        eth_rows = np.flatnonzero(eth)
+        if len(eth_rows):
+            _ethernet(cols, buf, eth_rows)
     for i in np.flatnonzero(cols.slow).tolist():
         _fill_from_packet(cols, i, cols.packet(i))
     return cols

@@ -70,15 +70,16 @@ def parse_message(data: bytes) -> Message:
         raise MalformedPacket(f"DNS message claims {qd + an + ns + ar} entries")
     pos = 12
     questions = []
+    names: dict[int, str] = {}
     for _ in range(qd):
-        name, pos = read_name(data, pos)
+        name, pos = read_name(data, pos, names)
         if pos + 4 > len(data):
             raise MalformedPacket("DNS question cut short")
         pos += 4
         questions.append(name)
     records = []
     for _ in range(an + ns + ar):
-        name, pos = read_name(data, pos)
+        name, pos = read_name(data, pos, names)
         if pos + 10 > len(data):
             raise MalformedPacket("DNS record header cut short")
         rtype, rclass, _ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
@@ -142,6 +143,8 @@ class DnsDissector:
     def dissect(self, packet: Packet, ref: PacketRef) -> list[Observation]:
         """Hostname observations about the addresses named in a response."""
         data = packet.payload
+        if len(data) >= 12 and not data[2] & 0x80:
+            return []  # a query names what somebody looks for, not who anybody is (checked before parsing)
         msg = parse_message(data)
         if not msg.is_response or msg.rcode:
             return []

@@ -8,16 +8,27 @@ from wardwatch.dissect.interface import MalformedPacket
 MAX_LABELS = 128
 
 
-def read_name(data: bytes, pos: int) -> tuple[str, int]:
+def read_name(data: bytes, pos: int, cache: dict[int, str] | None = None) -> tuple[str, int]:
     """Read a possibly compressed domain name at ``pos``.
 
     Returns the dotted name (no trailing dot; non-printable bytes escaped as ``\\DDD``) and the position just
     after the name in the original place. Raises ``MalformedPacket`` on truncation or pointer loops.
+    ``cache`` (one per message) remembers names by the offset they start at, so compression pointers to a
+    name already read cost a lookup.
     """
     labels: list[str] = []
     end: int | None = None
     jumps = 0
+    marks: list[tuple[int, int]] = []  # (offset, labels read before it): what to remember in the cache
     while True:
+        if cache is not None:
+            # only after a pointer: there the end of the name in place is already known
+            known = cache.get(pos) if end is not None else None
+            if known is not None:
+                if known:
+                    labels.append(known)
+                break
+            marks.append((pos, len(labels)))
         if pos >= len(data):
             raise MalformedPacket("DNS name runs past the end of the message")
         length = data[pos]
@@ -43,7 +54,11 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
         pos += length
         if len(labels) > MAX_LABELS:
             raise MalformedPacket("DNS name has too many labels")
-    return ".".join(labels), (end if end is not None else pos)
+    name = ".".join(labels)
+    if cache is not None:
+        for at, before in marks:  # the name starting at an offset is the labels read from there on
+            cache[at] = ".".join(labels[before:])
+    return name, (end if end is not None else pos)
 
 
 #: Bytes a label may hold without escaping: printable ASCII except the dot and the backslash.

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wardwatch.capture.vector import Columns
-from wardwatch.inventory.grouping import I64, Aggregates
+from wardwatch.inventory.grouping import I64, Aggregates, group, sightings
 from wardwatch.inventory.oui import local_convention, vendor_of
 from wardwatch.model.addr import (
     ip_bytes,
@@ -55,8 +55,6 @@ from wardwatch.model.packet import Packet
 #: Initial TTL / hop limit values of common stacks: a packet still carrying one has not been routed.
 HOP0_TTLS = frozenset({32, 64, 128, 255})
 HOP0_ARRAY = np.array(sorted(HOP0_TTLS), dtype=np.int32)
-#: Pending aggregate rows that trigger a merge into the dictionaries.
-FLUSH_ROWS = 400_000
 #: Encapsulations whose inner addresses are not the link-layer sender's own.
 IP_TUNNELS = frozenset({"ipv4", "ipv6", "gre"})
 STRONG = 0.8
@@ -305,34 +303,83 @@ class InventoryBuilder:
         sel = np.arange(len(b)) if rows is None else rows
         if len(sel) == 0:
             return
-        ts, number = b.ts[sel], b.number[sel]
         smac, dmac = cols.smac[sel], cols.dmac[sel]
-        vlan = cols.vlan[sel].astype(np.int64).astype(np.uint64)  # -1 becomes MISSING_VLAN
         valid_smac = cols.has_smac[sel] & (((smac >> np.uint64(40)) & np.uint64(1)) == 0) & (smac != 0)
-        pend = self._pending
-        pend["macs"].add([smac], valid_smac, ts, number)
-        pend["mac_vlans"].add([smac, vlan], valid_smac & (vlan != np.uint64(MISSING_VLAN)), ts, number)
         ver = cols.ipver[sel].astype(np.uint64)
         has_ip = ver > 0
         src_hi, src_lo, dst_hi, dst_lo = cols.src_hi[sel], cols.src_lo[sel], cols.dst_hi[sel], cols.dst_lo[sel]
         src_uni = has_ip & _unicast(ver, src_hi, src_lo)
         group_dst = cols.has_dmac[sel] & (((dmac >> np.uint64(40)) & np.uint64(1)) == 1)
         dst_uni = has_ip & ~group_dst & _unicast(ver, dst_hi, dst_lo)
-        # IP sightings: the source, then the destination, of each packet in turn
-        ev = np.concatenate((np.flatnonzero(src_uni) * 2, np.flatnonzero(dst_uni) * 2 + 1))
-        ev.sort()
-        row = ev // 2
-        is_dst = (ev & 1).astype(bool)
-        e_hi = np.where(is_dst, dst_hi[row], src_hi[row])
-        e_lo = np.where(is_dst, dst_lo[row], src_lo[row])
-        pend["ips"].add([ver[row], e_hi, e_lo], np.ones(len(ev), dtype=bool), ts[row], number[row])
         untunnelled = ~cols.ip_tunnel[sel]
-        hop0 = np.isin(cols.ttl[sel], HOP0_ARRAY).astype(np.int64)
-        pend["pairs"].add([smac, ver, src_hi, src_lo, vlan], src_uni & valid_smac & untunnelled, ts, number, hop0)
-        dst_pairs = dst_uni & cols.has_dmac[sel] & untunnelled
-        pend["dst_pairs"].add([dmac, ver, dst_hi, dst_lo, vlan], dst_pairs, ts, number)
-        if sum(p.rows for p in pend.values()) > FLUSH_ROWS:
-            self.flush()
+        hop0 = np.isin(cols.ttl[sel], HOP0_ARRAY)
+        # one grouping of the batch on everything the accumulators look at; each accumulator then reduces the
+        # (far fewer) groups instead of the packets
+        bits = (
+            valid_smac.astype(np.uint64)
+            | (src_uni.astype(np.uint64) << np.uint64(1))
+            | (dst_uni.astype(np.uint64) << np.uint64(2))
+            | (cols.has_dmac[sel].astype(np.uint64) << np.uint64(3))
+            | (untunnelled.astype(np.uint64) << np.uint64(4))
+            | (hop0.astype(np.uint64) << np.uint64(5))
+        )
+        vlan16 = (cols.vlan[sel].astype(np.int64) & 0xFFFF).astype(np.uint64)  # -1 -> 0xFFFF
+        meta = vlan16 | (bits << np.uint64(16)) | (ver << np.uint64(32))
+        relevant = np.flatnonzero(valid_smac | has_ip)
+        if len(relevant) == 0:
+            return
+        keys = [smac[relevant], dmac[relevant], meta[relevant], src_lo[relevant], dst_lo[relevant]]
+        v6 = ver[relevant] == 6
+        if v6.any():
+            keys += [src_hi[relevant], dst_hi[relevant]]
+        order, starts = group(keys)
+        rix = relevant[order]
+        sig = sightings(np.arange(len(rix)), starts, b.ts[sel][rix], b.number[sel][rix])
+        g = rix[starts]  # one representative packet per group
+        g_bits = bits[g]
+        g_vlan = np.where(vlan16[g] == 0xFFFF, np.uint64(MISSING_VLAN), vlan16[g])
+        count, first, num, last = sig.count, sig.first, sig.first_number, sig.last
+        zero = np.zeros(len(g), dtype=np.int64)
+
+        def add(
+            name: str, mask: npt.NDArray[np.bool_], key_cols: list[npt.NDArray[np.uint64]], extra: I64 = zero
+        ) -> None:
+            idx = np.flatnonzero(mask)
+            if len(idx):
+                self._pending[name].add(
+                    [k[idx] for k in key_cols], count[idx], first[idx], num[idx], last[idx], extra[idx]
+                )
+
+        g_valid = (g_bits & np.uint64(1)) != 0
+        g_src_uni = (g_bits & np.uint64(2)) != 0
+        g_dst_uni = (g_bits & np.uint64(4)) != 0
+        g_has_dmac = (g_bits & np.uint64(8)) != 0
+        g_untunnelled = (g_bits & np.uint64(16)) != 0
+        g_hop0 = (g_bits & np.uint64(32)) != 0
+        g_smac, g_dmac, g_ver = smac[g], dmac[g], ver[g]
+        add("macs", g_valid, [g_smac])
+        add("mac_vlans", g_valid & (g_vlan != np.uint64(MISSING_VLAN)), [g_smac, g_vlan])
+        # IP sightings: sources and destinations (the lowest packet number at the earliest time wins)
+        both = np.concatenate((np.flatnonzero(g_src_uni), np.flatnonzero(g_dst_uni)))
+        is_dst = np.zeros(len(both), dtype=bool)
+        is_dst[np.count_nonzero(g_src_uni) :] = True
+        gi = g[both] if len(both) else both
+        if len(both):
+            self._pending["ips"].add(
+                [ver[gi], np.where(is_dst, dst_hi[gi], src_hi[gi]), np.where(is_dst, dst_lo[gi], src_lo[gi])],
+                count[both],
+                first[both],
+                num[both],
+                last[both],
+                zero[both],
+            )
+        add(
+            "pairs",
+            g_src_uni & g_valid & g_untunnelled,
+            [g_smac, g_ver, src_hi[g], src_lo[g], g_vlan],
+            np.where(g_hop0, count, 0),
+        )
+        add("dst_pairs", g_dst_uni & g_has_dmac & g_untunnelled, [g_dmac, g_ver, dst_hi[g], dst_lo[g], g_vlan])
 
     def flush(self) -> None:
         """Merge the pending batch aggregates into the accumulators (in the order they were added)."""

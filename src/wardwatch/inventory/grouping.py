@@ -66,71 +66,77 @@ class Sightings:
     last: I64
 
 
-def sightings(order: I64, starts: I64, ts: I64, number: I64) -> Sightings:
-    """First/last sightings per group; the first packet is the earliest in order among those at the minimum time
-    (what repeated ``Span.see`` calls keep)."""
+def sightings(order: I64, starts: I64, ts: I64, number: I64, last: I64 | None = None) -> Sightings:
+    """First/last sightings per group. The first packet is the lowest-numbered one at the minimum time: within a
+    capture packets are processed in number order, so that is what repeated ``Span.see`` calls keep.
+    ``last`` (default ``ts``) gives the times whose maximum is the last sighting."""
     n = len(order)
     t = ts[order]
     tmin = np.minimum.reduceat(t, starts)
-    tmax = np.maximum.reduceat(t, starts)
+    tmax = np.maximum.reduceat(t if last is None else last[order], starts)
     group_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
-    at_min = t == tmin[group_of]
-    pos = np.where(at_min, np.arange(n), n)
-    first_pos = np.minimum.reduceat(pos, starts)
+    num = number[order]
+    big = np.iinfo(np.int64).max
+    first_number = np.minimum.reduceat(np.where(t == tmin[group_of], num, big), starts)
     return Sightings(
         count=np.diff(np.append(starts, n)).astype(np.int64),
         first=tmin,
-        first_number=number[order][first_pos],
+        first_number=first_number,
         last=tmax,
     )
 
 
 class Aggregates:
-    """Per-key sightings of masked rows, aggregated batch by batch and merged later in one go.
+    """Per-key sightings gathered batch by batch, merged into the caller's dictionaries later in one go.
 
-    ``add`` groups one batch's rows by the key columns (keeping, per key, the count, the first time with the
-    number of the earliest packet at that time, the last time and the sum of an optional extra column);
-    ``drain`` groups all pending aggregates again the same way and yields one result per key, in key order of
-    first appearance-independent but deterministic order.
+    Rows arrive already reduced per batch (``add``: key columns, count, first time, number of the first packet,
+    last time, an extra sum); when many are pending they are compacted with numpy, and ``drain`` yields one
+    result per key. Within a capture, results do not depend on the order rows arrive in.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, compact_rows: int = 500_000) -> None:
         self.parts: list[tuple[list[U64], I64, I64, I64, I64, I64]] = []
         self.rows = 0
+        self.compact_rows = compact_rows
 
-    def add(self, keys: list[U64], mask: npt.NDArray[np.bool_], ts: I64, number: I64, extra: I64 | None = None) -> None:
-        """Aggregate the rows selected by ``mask``."""
-        idx = np.flatnonzero(mask)
-        if len(idx) == 0:
+    def add(self, keys: list[U64], count: I64, first: I64, number: I64, last: I64, extra: I64) -> None:
+        """Add reduced rows."""
+        if len(count) == 0:
             return
-        order, starts = group([k[idx] for k in keys])
-        rows = idx[order]
-        sig = sightings(np.arange(len(rows)), starts, ts[rows], number[rows])
-        firsts = rows[starts]
-        ex = np.add.reduceat(extra[rows], starts) if extra is not None else np.zeros(len(starts), dtype=np.int64)
-        self.parts.append(([k[firsts] for k in keys], sig.count, sig.first, sig.first_number, sig.last, ex))
-        self.rows += len(starts)
+        self.parts.append((keys, count, first, number, last, extra))
+        self.rows += len(count)
+        if self.rows > self.compact_rows:
+            self._compact()
 
-    def drain(self, key_of: Callable[[list[int]], object]) -> Iterator[tuple[Any, int, int, int, int, int]]:
-        """Yield ``(key, count, first, first_number, last, extra)`` per key and forget the pending parts."""
-        if not self.parts:
-            return
-        parts, self.parts, self.rows = self.parts, [], 0
+    def _reduce(self) -> tuple[list[U64], I64, I64, I64, I64, I64]:
+        parts = self.parts
         ncols = len(parts[0][0])
         keys = [np.concatenate([p[0][c] for p in parts]) for c in range(ncols)]
-        count = np.concatenate([p[1] for p in parts])
-        first = np.concatenate([p[2] for p in parts])
-        number = np.concatenate([p[3] for p in parts])
-        last = np.concatenate([p[4] for p in parts])
-        extra = np.concatenate([p[5] for p in parts])
+        count, first, number, last, extra = (np.concatenate([p[j] for p in parts]) for j in range(1, 6))
         order, starts = group(keys)
-        # earlier parts come first within a group (stable): the earliest packet at the minimum time wins
-        sig = sightings(order, starts, first, number)
-        totals = np.add.reduceat(count[order], starts).tolist()
-        lasts = np.maximum.reduceat(last[order], starts).tolist()
-        extras = np.add.reduceat(extra[order], starts).tolist()
+        sig = sightings(order, starts, first, number, last)
         firsts = order[starts]
-        key_cols = [k[firsts].tolist() for k in keys]
-        f, n = sig.first.tolist(), sig.first_number.tolist()
-        for g in range(len(starts)):
-            yield key_of([col[g] for col in key_cols]), totals[g], f[g], n[g], lasts[g], extras[g]
+        return (
+            [k[firsts] for k in keys],
+            np.add.reduceat(count[order], starts),
+            sig.first,
+            sig.first_number,
+            sig.last,
+            np.add.reduceat(extra[order], starts),
+        )
+
+    def _compact(self) -> None:
+        reduced = self._reduce()
+        self.parts = [reduced]
+        self.rows = len(reduced[1])
+
+    def drain(self, key_of: Callable[[list[int]], object]) -> Iterator[tuple[Any, int, int, int, int, int]]:
+        """Yield ``(key, count, first, first_number, last, extra)`` per key and forget the pending rows."""
+        if not self.parts:
+            return
+        keys, count, first, number, last, extra = self._reduce()
+        self.parts, self.rows = [], 0
+        key_cols = [k.tolist() for k in keys]
+        rows = zip(count.tolist(), first.tolist(), number.tolist(), last.tolist(), extra.tolist(), strict=True)
+        for g, (c, f, n, la, e) in enumerate(rows):
+            yield key_of([col[g] for col in key_cols]), c, f, n, la, e

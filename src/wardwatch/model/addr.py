@@ -45,6 +45,7 @@ def ip_str(ip: bytes) -> str:
     return str(ipaddress.IPv6Address(ip))
 
 
+@lru_cache(maxsize=65536)
 def ip_bytes(text: str) -> bytes:
     """Text form of an IPv4 or IPv6 address -> its raw bytes."""
     return ipaddress.ip_address(text).packed
