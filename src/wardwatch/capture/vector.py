@@ -11,7 +11,7 @@ same columns, so the columns always hold exactly what the reference decoder says
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -101,7 +101,7 @@ class Columns:
             return
         assert self.pay_end is not None and self.vlan_outer is not None and self.icmp is not None
         b = self.batch
-        cols = [
+        cols: list[npt.NDArray[Any]] = [
             b.number[fast], b.ts[fast], b.wirelen[fast], b.caplen[fast], b.linktype[fast], b.iface[fast],
             self.smac[fast], self.dmac[fast], self.vlan[fast], self.vlan_outer[fast], self.ethertype[fast],
             self.ipver[fast], self.src_hi[fast], self.src_lo[fast], self.dst_hi[fast], self.dst_lo[fast],
