@@ -8,8 +8,10 @@ that cannot be read to its end keeps everything before the damage (``CaptureInfo
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,31 +97,43 @@ class Engine:
         self.sha256 = sha256
         """Also compute each file's SHA-256 (chain of custody; costs about as much CPU as the analysis)."""
 
-    def analyze(self, paths: Iterable[str | os.PathLike[str]], progress: ProgressCallback | None = None) -> RunResult:
-        """Analyse ``paths`` in order; unreadable files are reported in ``errors``, never abort the run."""
+    def analyze(
+        self, paths: Iterable[str | os.PathLike[str]], progress: ProgressCallback | None = None, jobs: int = 1
+    ) -> RunResult:
+        """Analyse ``paths`` in order; unreadable files are reported in ``errors``, never abort the run.
+
+        With ``jobs`` > 1 and several files, files are analysed in that many worker processes and merged in file
+        order: the result is exactly the serial one.
+        """
         paths = list(paths)
         if self.fast:
             try:
-                return self._analyze(paths, progress, fast=True)
+                return self._analyze(paths, progress, fast=True, jobs=jobs)
             except HashCollision:  # astronomically rare: redo the run on the reference path
                 pass
-        return self._analyze(paths, progress, fast=False)
+        return self._analyze(paths, progress, fast=False, jobs=1)
 
-    def _analyze(self, paths: list[str | os.PathLike[str]], progress: ProgressCallback | None, fast: bool) -> RunResult:
+    def _analyze(
+        self, paths: list[str | os.PathLike[str]], progress: ProgressCallback | None, fast: bool, jobs: int
+    ) -> RunResult:
         inventory = InventoryBuilder()
         captures: list[CaptureInfo] = []
         tables: list[tuple[FlowTable | VectorFlowTable, CaptureId]] = []
         skipped: list[Skipped] = []
         errors: list[CaptureError] = []
         rename: dict[CaptureId, CaptureId] = {}
-        for index, path in enumerate(paths):
+        if fast and jobs > 1 and len(paths) > 1:
+            outcomes = self._parallel(paths, jobs, progress)
+        else:
+            outcomes = (self._one_file(index, path, inventory, progress, fast) for index, path in enumerate(paths))
+        for index, outcome in enumerate(outcomes):
             provisional = CaptureId(f"#{index}")
-            analyze_file = self._analyze_file_fast if fast else self._analyze_file
-            try:
-                info, table, skips, file_errors = analyze_file(os.fspath(path), provisional, inventory, progress)
-            except CaptureError as exc:
-                errors.append(exc)
+            if isinstance(outcome, CaptureError):
+                errors.append(outcome)
                 continue
+            info, table, skips, file_errors, file_inventory = outcome
+            if file_inventory is not None:
+                inventory.merge(file_inventory)
             rename[provisional] = info.id
             captures.append(info)
             tables.append((table, info.id))
@@ -141,6 +155,45 @@ class Engine:
             errors=tuple(str(e) for e in errors),
         )
         return RunResult(analysis=analysis, errors=tuple(errors))
+
+    def _one_file(
+        self,
+        index: int,
+        path: str | os.PathLike[str],
+        inventory: InventoryBuilder | None,
+        progress: ProgressCallback | None,
+        fast: bool,
+    ) -> FileOutcome:
+        """Analyse one file into ``inventory`` (or, when None, into its own builder, returned with the result)."""
+        own = inventory is None
+        target = InventoryBuilder() if inventory is None else inventory
+        analyze_file = self._analyze_file_fast if fast else self._analyze_file
+        try:
+            info, table, skips, file_errors = analyze_file(os.fspath(path), CaptureId(f"#{index}"), target, progress)
+        except CaptureError as exc:
+            return exc
+        if own:
+            target.flush()
+        return info, table, skips, file_errors, target if own else None
+
+    def _parallel(
+        self, paths: list[str | os.PathLike[str]], jobs: int, progress: ProgressCallback | None
+    ) -> Iterator[FileOutcome]:
+        """Analyse files in worker processes; yield their outcomes in file order."""
+        global _WORKER_ENGINE
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        _WORKER_ENGINE = self
+        try:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
+                futures = [pool.submit(_worker, index, os.fspath(path)) for index, path in enumerate(paths)]
+                for path, future in zip(paths, futures, strict=True):
+                    outcome = future.result()
+                    if progress is not None and not isinstance(outcome, CaptureError):
+                        info = outcome[0]
+                        progress(os.fspath(path), info.size, info.size, info.packets)
+                    yield outcome
+        finally:
+            _WORKER_ENGINE = None
 
     def _analyze_file_fast(
         self, path: str, provisional: CaptureId, inventory: InventoryBuilder, progress: ProgressCallback | None
@@ -340,6 +393,21 @@ class Engine:
         if error is not None:
             errors.append(error)
         return info, table, skips.result(capture_id), errors
+
+
+FileOutcome = (
+    tuple[CaptureInfo, "FlowTable | VectorFlowTable", list[Skipped], list[CaptureError], InventoryBuilder | None]
+    | CaptureError
+)
+"""What analysing one file gives: its results (and its own inventory in worker processes), or the error."""
+
+_WORKER_ENGINE: Engine | None = None
+"""The engine whose settings worker processes use (inherited through fork)."""
+
+
+def _worker(index: int, path: str) -> FileOutcome:
+    engine = _WORKER_ENGINE if _WORKER_ENGINE is not None else Engine()
+    return engine._one_file(index, path, None, None, fast=True)
 
 
 def analyze(paths: Sequence[str | os.PathLike[str]], progress: ProgressCallback | None = None) -> RunResult:

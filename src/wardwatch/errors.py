@@ -29,6 +29,10 @@ class CaptureError(InputError):
         where = f"{path}" if offset is None else f"{path} at offset {offset}"
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self) -> tuple[type[CaptureError], tuple[str, int | None, str]]:
+        """Pickle with the constructor's arguments (errors travel back from worker processes)."""
+        return (type(self), (self.path, self.offset, self.message))
+
 
 class CaptureFormatError(CaptureError):
     """The file is not a capture, or its structure is broken (bad magic, bad block length, truncation)."""

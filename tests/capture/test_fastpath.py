@@ -275,6 +275,22 @@ def test_fuzz_chunk_walker_against_reference(tmp_path: Path, edits: list[tuple[i
     assert records(path, use_c=False) == expected
 
 
+def test_parallel_analysis_equals_serial(tmp_path: Path) -> None:
+    """Files analysed in worker processes and merged in file order: exactly the serial result."""
+    paths = [
+        SAMPLE,
+        write_pcap(tmp_path / "hard.pcap", hard_frames()),
+        tmp_path / "missing.pcap",
+        hard_pcapng(tmp_path / "hard.pcapng"),
+        *CAPTURES[:6],
+    ]
+    serial = Engine().analyze(paths)
+    parallel = Engine().analyze(paths, jobs=2)
+    assert parallel.analysis == serial.analysis
+    assert [str(e) for e in parallel.errors] == [str(e) for e in serial.errors]
+    assert len(serial.errors) >= 1
+
+
 def test_c_walker_is_built() -> None:
     """CI builds the C walker; without a compiler wardwatch falls back (the tests above cover both walkers)."""
     assert batch_module.c_walk is not None

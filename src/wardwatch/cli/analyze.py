@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -46,6 +47,16 @@ def analyze(
             help="Also record each file's SHA-256 (chain of custody; doubles the CPU time).",
         ),
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            envvar="WARDWATCH_JOBS",
+            min=0,
+            help="Worker processes for several files (0 = one per CPU core, up to the number of files).",
+        ),
+    ] = 0,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", envvar="WARDWATCH_QUIET", help="No progress bar or summary.")
     ] = False,
@@ -70,7 +81,8 @@ def analyze(
     tracker = _ProgressTracker(progress, sizes)
     with progress:
         tracker.task = progress.add_task("reading", total=sum(sizes.values()) or None, packets=0)
-        result = Engine(sha256=sha256).analyze(captures, tracker.update)
+        workers = jobs or min(len(captures), os.cpu_count() or 1)
+        result = Engine(sha256=sha256).analyze(captures, tracker.update, jobs=workers)
     analysis = result.analysis
     for error in result.errors:
         err.print(f"[bold red]error:[/] {error}", soft_wrap=True)

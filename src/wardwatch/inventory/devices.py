@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -408,6 +408,40 @@ class InventoryBuilder:
                 pair.span.absorb(count, first, capture, num, last)
             pair.hop0 += hops
             pair.routed += count - hops
+
+    def merge(self, other: InventoryBuilder) -> None:
+        """Add everything ``other`` accumulated, as if its packets came after this builder's (parallel analysis
+        of several files merges the per-file builders in file order: the same result as one builder)."""
+        self.flush()
+        other.flush()
+        spans: list[tuple[dict[Any, Span], dict[Any, Span]]] = [
+            (self._macs, other._macs),
+            (self._mac_vlans, other._mac_vlans),
+            (self._ips, other._ips),
+            (self._dst_pairs, other._dst_pairs),
+        ]
+        for mine, theirs in spans:
+            for key, span in theirs.items():
+                have = mine.get(key)
+                if have is None:
+                    mine[key] = span
+                else:
+                    have.merge(span)
+        for pkey, pair in other._pairs.items():
+            have_pair = self._pairs.get(pkey)
+            if have_pair is None:
+                self._pairs[pkey] = pair
+            else:
+                have_pair.span.merge(pair.span)
+                have_pair.hop0 += pair.hop0
+                have_pair.routed += pair.routed
+        for fkey, fact in other._facts.items():
+            have_fact = self._facts.get(fkey)
+            if have_fact is None:
+                self._facts[fkey] = fact
+            else:
+                have_fact.span.merge(fact.span)
+                have_fact.confidence = max(have_fact.confidence, fact.confidence)
 
     def add_observation(self, obs: Observation) -> None:
         """Account one dissector observation (repeats extend its span and keep the highest confidence)."""
