@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic generator of a realistic hospital capture for the benchmark.
 
-About 2 M packets and 1.4 GB over one hour, ~2,000 hosts, ~50,000 flows, written as pcap and pcapng in one
+About 1.96 M packets and 1.4 GB over one hour, ~2,000 hosts, ~50,000 flows, written as pcap and pcapng in one
 pass. What is in it, as a SPAN of the core switch trunk sees it (802.1Q tags on most frames):
 
 * 1,600 clinical clients in 40 VLANs (monitors, pumps, workstations, modalities) and 60 servers in VLAN 100;
@@ -192,7 +192,7 @@ def generate_rows(scale: float, seed: int) -> tuple[Builder, np.ndarray]:
             ],
         )
     reuse: list[FlowSpec] = []
-    for i in range(n(12000)):  # HL7 results
+    for i in range(n(15000)):  # HL7 results
         c = pick(clients)
         spec = FlowSpec(c, pick(hl7), 6, b.next_port(), 2575, side())
         if i % 100 == 0:
@@ -213,7 +213,7 @@ def generate_rows(scale: float, seed: int) -> tuple[Builder, np.ndarray]:
         )
     for _ in range(n(700)):  # DICOM C-STORE of a study
         c = clients[int(rng.integers(0, 200)) * 8]
-        size = int(rng.integers(200_000, 2_400_000))
+        size = int(rng.integers(150_000, 1_850_000))
         b.tcp_session(
             FlowSpec(c, pick(pacs), 6, b.next_port(), 104, side()),
             when(),
@@ -243,6 +243,14 @@ def generate_rows(scale: float, seed: int) -> tuple[Builder, np.ndarray]:
             when(),
             [(0, 400, P_ZERO), (1, int(rng.integers(2000, 30000)), P_ZERO)],
             500_000,
+        )
+    central = servers[20]
+    for c in clients[: n(500)]:  # monitor waveform/parameter streams to the central station (UDP 24105)
+        start = when()
+        b.add(
+            FlowSpec(c, central, 17, 24105, 24105, side()),
+            start,
+            [(k * 400_000_000, 0, 0, 180, P_ZERO) for k in range(700)],
         )
     for _ in range(n(2000)):  # ICMP echo
         c = pick(clients)

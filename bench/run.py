@@ -1,122 +1,261 @@
 #!/usr/bin/env python3
-"""Benchmark of the current (reference) analysis path: prints figures, asserts nothing about time.
+"""The wardwatch benchmark: prints figures, asserts nothing about time.
 
-Builds a larger capture by replaying the bundled ward sample N times with shifted clocks and shifted host
-addresses (so flows and devices grow with it), then times, in one run:
+1. Generates (once, cached in ``bench/out``) the deterministic hospital capture of ``bench/generate.py``:
+   ~1.96 M packets, ~1.4 GB, ~2,000 hosts, ~50,000 flows, as pcap and pcapng.
+2. Times, each in a fresh process (wall time and peak RSS of that process):
+   ``wardwatch analyze`` on the pcap with and without the SQLite store, on the pcapng, the same analysis
+   in-process without interpreter start-up, two files on one and on two cores, a plain dpkt loop building
+   the same flow table, and ``tshark -q -z conv,tcp -z conv,udp`` where installed.
+3. Checks that the flow tables agree: wardwatch vs dpkt (packets and bytes per endpoint pair) and vs tshark
+   (frames per endpoint pair).
+4. Optionally (``--big``) a 3.5x larger capture (~5.5 GB) to show memory does not grow with the file.
 
-* reading records only (the file walk),
-* ``Engine.analyze`` (decode + flows + inventory + dissectors), without the store,
-* the same plus ingest into a fresh SQLite store,
-* a plain dpkt loop that decodes Ethernet/IP/TCP/UDP of every frame (the common Python baseline).
-
-Usage: ``python bench/run.py [--copies N] [--out DIR]`` (``make bench`` runs it with the defaults).
+Usage: ``python bench/run.py [--scale 1.0] [--out bench/out] [--big] [--repeat N]``; ``make bench`` runs it.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
-import resource
-import struct
+import platform
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+PY = sys.executable
+WARDWATCH = str(Path(PY).parent / "wardwatch")
 
-from wardwatch.capture import open_capture  # noqa: E402
-from wardwatch.engine import Engine  # noqa: E402
-from wardwatch.store import Store  # noqa: E402
-
-
-def build_capture(copies: int, out: Path) -> tuple[Path, int]:
-    """Write a pcap of ``copies`` replays of the sample; copy k moves every 10.x.y.z host to 10.x.(y+k).z."""
-    frames = [(r.ts_ns, r.data) for r in open_capture(ROOT / "samples" / "ward.pcapng")]
-    span = frames[-1][0] - frames[0][0] + 1_000_000_000
-    path = out / f"ward-x{copies}.pcap"
-    count = 0
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
-        for k in range(copies):
-            for ts, data in frames:
-                frame = bytearray(data)
-                # shift the third octet of private 10.x addresses in IPv4 headers (VLAN-tagged frames)
-                if len(frame) > 18 + 20 and frame[16:18] == b"\x08\x00":
-                    for off in (18 + 12, 18 + 16):
-                        if frame[off] == 10:
-                            frame[off + 2] = (frame[off + 2] + k) % 256
-                # IPv4 header checksums are not recomputed: nothing here validates them
-                t = ts + k * span
-                sec, nsec = divmod(t, 1_000_000_000)
-                fh.write(struct.pack("<IIII", sec, nsec, len(frame), len(frame)) + frame)
-                count += 1
-    return path, count
+Key = tuple[str, str, int, str, int]
 
 
-def timed(label: str, fn, packets: int, size: int) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    fn()
-    elapsed = time.perf_counter() - start
-    print(f"{label:<38} {elapsed:8.2f} s {packets / elapsed:12,.0f} pkt/s {size / elapsed / 1e6:8.1f} MB/s")
-    return elapsed
+def build(out: Path, scale: float) -> tuple[Path, Path]:
+    """The generated captures, regenerated only when the generator or the scale changed."""
+    stamp_value = hashlib.sha256((ROOT / "bench" / "generate.py").read_bytes() + str(scale).encode()).hexdigest()
+    stamp = out / f"hospital-{scale}.stamp"
+    d = out / f"scale-{scale}"
+    pcap, ng = d / "hospital.pcap", d / "hospital.pcapng"
+    if not (stamp.exists() and stamp.read_text() == stamp_value and pcap.exists() and ng.exists()):
+        d.mkdir(parents=True, exist_ok=True)
+        print(f"generating the benchmark capture (scale {scale}) in {d} ...", flush=True)
+        subprocess.run([PY, str(ROOT / "bench" / "generate.py"), str(d), "--scale", str(scale)], check=True)
+        stamp.write_text(stamp_value)
+    return pcap, ng
 
 
-def dpkt_loop(path: Path) -> int:
-    import dpkt
+def wrapped(cmd: list[str]) -> list[str]:
+    """Run ``cmd`` under a wrapper that prints its peak RSS (MB) on the last stdout line."""
+    code = (
+        "import resource, subprocess, sys\n"
+        "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n"
+        "sys.stdout.buffer.write(p.stdout)\n"
+        "r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(f'\\nRSS {r:.1f}')\n"
+        "sys.exit(p.returncode)\n"
+    )
+    return [PY, "-c", code, *cmd]
 
-    n = 0
-    with open(path, "rb") as fh:
-        for _ts, buf in dpkt.pcap.Reader(fh):
-            eth = dpkt.ethernet.Ethernet(buf)
-            ip = eth.data
-            if isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6) and isinstance(ip.data, dpkt.tcp.TCP | dpkt.udp.UDP):
-                n += ip.data.sport
-    return n
+
+def run(cmd: list[str], repeat: int = 1) -> tuple[float, float, str]:
+    """Best wall time, peak RSS (MB) and stdout (without the RSS line) of ``cmd``."""
+    best_t, best_rss, best_out = float("inf"), 0.0, ""
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.run(wrapped(cmd), capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        body, _, rss_line = proc.stdout.rstrip().rpartition("\n")
+        rss = float(rss_line.split()[1])
+        if elapsed < best_t:
+            best_t, best_rss, best_out = elapsed, rss, body
+    return best_t, best_rss, best_out
+
+
+INPROC = """
+import json, os, sys, time
+from wardwatch.engine import Engine
+from wardwatch.store import Store
+paths, db = sys.argv[1:-1], sys.argv[-1]
+t0 = time.perf_counter()
+result = Engine().analyze(paths, jobs=1)
+t1 = time.perf_counter()
+if db != "-":
+    store = Store.open(db)
+    store.ingest(result.analysis, "bench", 0)
+    store.close()
+t2 = time.perf_counter()
+pairs = {}
+for f in result.analysis.flows:
+    if f.proto in (6, 17):
+        a, b = sorted([(f.src_ip, f.src_port), (f.dst_ip, f.dst_port)])
+        key = "|".join(map(str, ("tcp" if f.proto == 6 else "udp", *a, *b)))
+        p, n = pairs.get(key, (0, 0))
+        pairs[key] = (p + f.packets, n + f.bytes)
+print(json.dumps({"analyze": t1 - t0, "store": t2 - t1, "flows": len(result.analysis.flows),
+                  "devices": len(result.analysis.devices), "pairs": pairs}))
+"""
+
+DPKT = """
+import json, sys
+import dpkt
+pairs = {}
+with open(sys.argv[1], "rb") as fh:
+    for ts, buf in dpkt.pcap.Reader(fh):
+        eth = dpkt.ethernet.Ethernet(buf)
+        ip = eth.data
+        if not isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
+            continue
+        if isinstance(ip, dpkt.ip.IP) and ip.offset:
+            continue  # later fragments carry no ports
+        l4 = ip.data
+        if isinstance(l4, dpkt.tcp.TCP):
+            proto = "tcp"
+        elif isinstance(l4, dpkt.udp.UDP):
+            proto = "udp"
+        else:
+            continue
+        import socket
+        fam = socket.AF_INET if isinstance(ip, dpkt.ip.IP) else socket.AF_INET6
+        a = (socket.inet_ntop(fam, ip.src), l4.sport)
+        b = (socket.inet_ntop(fam, ip.dst), l4.dport)
+        a, b = sorted([a, b])
+        key = "|".join(map(str, (proto, *a, *b)))
+        p, n = pairs.get(key, (0, 0))
+        pairs[key] = (p + 1, n + len(buf))
+print(json.dumps(pairs))
+"""
+
+
+#: "A <-> B  frames bytes unit  frames bytes unit  frames(total) ..." (tshark 4.0 conversation tables)
+CONV = re.compile(r"^(\S+)\s+<->\s+(\S+)\s+\d+\s+\S+\s+\S+\s+\d+\s+\S+\s+\S+\s+(\d+)\s")
+
+
+def tshark_frames(text: str) -> Counter[str]:
+    """Frames per unordered endpoint pair from ``tshark -z conv,tcp -z conv,udp`` output."""
+    frames: Counter[str] = Counter()
+    proto = ""
+    for line in text.splitlines():
+        if line.startswith("TCP Conversations"):
+            proto = "tcp"
+        elif line.startswith("UDP Conversations"):
+            proto = "udp"
+        elif proto and (m := CONV.match(line)):
+            a_host, _, a_port = m.group(1).rpartition(":")
+            b_host, _, b_port = m.group(2).rpartition(":")
+            a, b = sorted([(a_host, int(a_port)), (b_host, int(b_port))])
+            frames["|".join(map(str, (proto, *a, *b)))] += int(m.group(3))
+    return frames
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--copies", type=int, default=64, help="replays of the 3,117-packet sample (default 64)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the capture (default: temp dir)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per measurement (best is reported)")
+    parser.add_argument("--big", action="store_true", help="also a 3.5x capture (~5.5 GB) for the memory check")
     args = parser.parse_args()
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        run(args.copies, args.out)
-    else:
-        with tempfile.TemporaryDirectory(prefix="wardwatch-bench-") as tmp:
-            run(args.copies, Path(tmp))
-
-
-def run(copies: int, out: Path) -> None:
-    """Build the capture in ``out`` and print the figures."""
-    path, packets = build_capture(copies, out)
-    size = path.stat().st_size
+    args.out.mkdir(parents=True, exist_ok=True)
+    pcap, ng = build(args.out, args.scale)
+    packets = int(subprocess.run([PY, "-c", (
+        "import sys\nfrom wardwatch.capture.batch import BatchReader\n"
+        "print(sum(len(b) for b in BatchReader(sys.argv[1])))"), str(pcap)],
+        capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    size = pcap.stat().st_size
     print(
-        f"capture: {path} - {packets:,} packets, {size / 1e6:.1f} MB; Python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs"
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
     )
-    path.read_bytes()  # warm the page cache
-    timed("read records (file walk only)", lambda: sum(1 for _ in open_capture(path)), packets, size)
-    result = {}
-    t_engine = timed("analyze (no store)", lambda: result.setdefault("a", Engine().analyze([path])), packets, size)
-    db = out / "bench.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    print(f"capture: {packets:,} packets, {size / 1e6:,.0f} MB pcap / {ng.stat().st_size / 1e6:,.0f} MB pcapng\n")
+    for path in (pcap, ng):  # warm the page cache
+        with open(path, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+    rows: list[tuple[str, float, float]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="wardwatch-bench-"))
+    try:
+        db = tmp / "bench.db"
+        t, rss, _ = run([WARDWATCH, "analyze", str(pcap), "--no-store", "-q", "--jobs", "1"], args.repeat)
+        rows.append(("wardwatch analyze, pcap, no store", t, rss))
+        cli_nostore = t
 
-    def analyze_and_store() -> None:
-        res = Engine().analyze([path])
-        store = Store.open(str(db))
-        store.ingest(res.analysis, "bench", time.time_ns())
-        store.close()
+        def fresh_db() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
 
-    timed("analyze + SQLite store", analyze_and_store, packets, size)
-    t_dpkt = timed("dpkt loop (Ethernet/IP/TCP/UDP decode)", lambda: dpkt_loop(path), packets, size)
-    a = result["a"].analysis
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"devices {len(a.devices):,}, flows {len(a.flows):,}, edges {len(a.edges):,}; peak RSS {peak:,.0f} MB")
-    print(f"analyze vs dpkt loop: {t_dpkt / t_engine:.2f}x")
+        fresh_db()
+        t, rss, _ = run([WARDWATCH, "analyze", str(pcap), "--db", str(db), "-q", "--jobs", "1"], 1)
+        rows.append(("wardwatch analyze, pcap, into SQLite", t, rss))
+        cli_store = t
+        t, rss, _ = run([WARDWATCH, "analyze", str(ng), "--no-store", "-q", "--jobs", "1"], args.repeat)
+        rows.append(("wardwatch analyze, pcapng, no store", t, rss))
+        cli_ng = t
+        fresh_db()
+        t, rss, out = run([PY, "-c", INPROC, str(pcap), str(db)], 1)
+        inproc = json.loads(out)
+        rows.append(("  in-process analysis (no start-up)", inproc["analyze"], rss))
+        rows.append(("  in-process analysis + SQLite", inproc["analyze"] + inproc["store"], rss))
+        t1, rss1, _ = run([WARDWATCH, "analyze", str(pcap), str(ng), "--no-store", "-q", "--jobs", "1"], args.repeat)
+        t2, rss2, _ = run([WARDWATCH, "analyze", str(pcap), str(ng), "--no-store", "-q", "--jobs", "2"], args.repeat)
+        rows.append(("two files, one process", t1, rss1))
+        rows.append(("two files, two worker processes", t2, rss2))
+        t, rss, out = run([PY, "-c", DPKT, str(pcap)], 1)
+        dpkt_pairs = json.loads(out)
+        rows.append(("dpkt loop (flow table)", t, rss))
+        t_dpkt = t
+        tshark = shutil.which("tshark")
+        tshark_pairs: Counter[str] | None = None
+        if tshark:
+            t, rss, out = run([tshark, "-r", str(pcap), "-q", "-n", "-o", "ip.defragment:FALSE",
+                               "-z", "conv,tcp", "-z", "conv,udp"], 1)  # fmt: skip
+            tshark_pairs = tshark_frames(out)
+            rows.append(("tshark -q -z conv,tcp -z conv,udp", t, rss))
+        if args.big:
+            big_pcap, _ = build(args.out, round(args.scale * 3.5, 2))
+            big_packets = big_pcap.stat().st_size
+            t, rss, _ = run([WARDWATCH, "analyze", str(big_pcap), "--no-store", "-q", "--jobs", "1"], 1)
+            rows.append((f"wardwatch analyze, {big_packets / 1e9:.1f} GB pcap, no store", t, rss))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"{'step':<44}{'seconds':>9}{'packets/s':>13}{'MB/s':>8}{'peak RSS':>11}{'x dpkt':>8}")
+    for name, t, rss in rows:
+        n = packets * (2 if name.startswith("two files") else 1)
+        mb = size * (2 if name.startswith("two files") else 1) / 1e6
+        if "GB pcap" in name:
+            print(f"{name:<44}{t:>9.2f}{'':>13}{'':>8}{rss:>9.0f}MB{'':>8}")
+            continue
+        print(f"{name:<44}{t:>9.2f}{n / t:>13,.0f}{mb / t:>8.0f}{rss:>9.0f}MB{t_dpkt / t * (n / packets):>8.1f}")
+    ours = {k: tuple(v) for k, v in inproc["pairs"].items()}
+    theirs = {k: tuple(v) for k, v in dpkt_pairs.items()}
+    print()
+    print(
+        f"flows {inproc['flows']:,}, devices {inproc['devices']:,}; endpoint pairs: wardwatch {len(ours):,}, "
+        f"dpkt {len(theirs):,}"
+    )
+    print("flow table vs dpkt (packets and bytes per endpoint pair):", "agree" if ours == theirs else "DIFFER")
+    if tshark_pairs is not None:
+        ours_frames = Counter({k: v[0] for k, v in ours.items()})
+        print(
+            "flow table vs tshark conv (frames per endpoint pair):",
+            "agree" if ours_frames == tshark_pairs else "DIFFER",
+        )
+    print()
+    print(
+        f"end to end into SQLite: {packets / cli_store:,.0f} pkt/s with start-up, "
+        f"{packets / (inproc['analyze'] + inproc['store']):,.0f} pkt/s in-process "
+        f"(target 1,500,000); {t_dpkt / cli_store:.1f}x the dpkt loop (target 25x)"
+    )
+    print(f"pcapng vs pcap: {cli_ng / cli_nostore:.2f}x the time (target <= 1.15)")
+    print(f"two files on two cores vs one: {t1 / t2:.2f}x (target >= 1.7)")
 
 
 if __name__ == "__main__":

@@ -106,20 +106,31 @@ def records(path: Path, use_c: bool = True) -> tuple[list[object], tuple[int | N
     got: list[object] = []
     try:
         reader = BatchReader(path)
-        reader.use_c = use_c
+    except CaptureError as exc:
+        return got, (exc.offset, exc.message)
+    reader.use_c = use_c
+    try:
         for b in reader:
             got += [b.record(i) for i in range(len(b))]
     except CaptureError as exc:
         return got, (exc.offset, exc.message)
+    finally:
+        reader.close()
     return got, None
 
 
 def reference_records(path: Path) -> tuple[list[object], tuple[int | None, str] | None]:
     got: list[object] = []
     try:
-        got.extend(open_capture(path))
+        reader = open_capture(path)
     except CaptureError as exc:
         return got, (exc.offset, exc.message)
+    try:
+        got.extend(reader)
+    except CaptureError as exc:
+        return got, (exc.offset, exc.message)
+    finally:
+        reader.close()
     return got, None
 
 
@@ -308,3 +319,55 @@ def test_out_of_range_timestamps_are_skipped_alike(tmp_path: Path) -> None:
     assert [(s.reason, s.count, s.examples) for s in skipped] == [
         ("record time out of range (corrupt record)", 2, (1, 3))
     ]
+
+
+def test_benchmark_generator_capture(tmp_path: Path) -> None:
+    """A small run of the benchmark generator: fast == reference == dpkt (flow table), pcap and pcapng."""
+    import dpkt
+
+    from tests.conftest import ROOT
+
+    sys_path_bench = str(ROOT / "bench")
+    import sys
+
+    sys.path.insert(0, sys_path_bench)
+    try:
+        import generate as bench_generate
+    finally:
+        sys.path.remove(sys_path_bench)
+    builder, rows = bench_generate.generate_rows(0.004, 11)
+    pcap, ng, count = bench_generate.write(builder, rows, tmp_path)
+    assert count > 2000
+    for path in (pcap, ng):
+        assert records(path) == reference_records(path)
+        same_analysis([path])
+    flows = Engine().analyze([pcap]).analysis.flows
+    ours: dict[tuple[object, ...], list[int]] = {}
+    for f in flows:
+        if f.proto in (6, 17):
+            key = (f.proto, *sorted([(ip4_or_6(f.src_ip), f.src_port), (ip4_or_6(f.dst_ip), f.dst_port)]))
+            agg = ours.setdefault(key, [0, 0])
+            agg[0] += f.packets
+            agg[1] += f.bytes
+    theirs: dict[tuple[object, ...], list[int]] = {}
+    with open(pcap, "rb") as fh:
+        for _ts, buf in dpkt.pcap.Reader(fh):
+            ip = dpkt.ethernet.Ethernet(buf).data
+            if not isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6):
+                continue
+            if isinstance(ip, dpkt.ip.IP) and ip.offset:
+                continue
+            l4 = ip.data
+            if isinstance(l4, dpkt.tcp.TCP | dpkt.udp.UDP):
+                proto = 6 if isinstance(l4, dpkt.tcp.TCP) else 17
+                key = (proto, *sorted([(bytes(ip.src), l4.sport), (bytes(ip.dst), l4.dport)]))
+                agg = theirs.setdefault(key, [0, 0])
+                agg[0] += 1
+                agg[1] += len(buf)
+    assert ours == theirs
+
+
+def ip4_or_6(text: str) -> bytes:
+    import ipaddress
+
+    return ipaddress.ip_address(text).packed

@@ -153,12 +153,16 @@ class BatchReader:
             self._raw.close()
 
     def __iter__(self) -> Iterator[RecordBatch]:
-        if self._fallback is not None:
-            yield from self._from_records(self._fallback)
-        elif self.format in ("pcap", "pcap-nsec"):
-            yield from self._pcap()
-        else:
-            yield from self._pcapng()
+        """Batches in file order; the file is closed when iteration ends (normally or by an error)."""
+        try:
+            if self._fallback is not None:
+                yield from self._from_records(self._fallback)
+            elif self.format in ("pcap", "pcap-nsec"):
+                yield from self._pcap()
+            else:
+                yield from self._pcapng()
+        finally:
+            self.close()
 
     # --- plumbing --------------------------------------------------------------------------------------------
 

@@ -54,6 +54,13 @@ class PcapReader(StreamReader):
         self.format_name = "pcap-nsec" if self._nsec else "pcap"
 
     def __iter__(self) -> Iterator[Record]:
+        """Records in file order; the file is closed when iteration ends (normally or by an error)."""
+        try:
+            yield from self._records()
+        finally:
+            self.close()
+
+    def _records(self) -> Iterator[Record]:
         stream = self._stream
         unpack = struct.Struct(self._order + "IIII").unpack_from
         rec_len = self._rec_len

@@ -86,6 +86,13 @@ class PcapngReader(StreamReader):
         """Interfaces of all sections so far, in order (the global interface number is the index)."""
 
     def __iter__(self) -> Iterator[Record]:
+        """Records in file order; the file is closed when iteration ends (normally or by an error)."""
+        try:
+            yield from self._records()
+        finally:
+            self.close()
+
+    def _records(self) -> Iterator[Record]:
         stream = self._stream
         order = "<"
         section_base = 0  # global index of interface 0 of the current section
