@@ -45,8 +45,9 @@ try:  # the serial header walk in C (optional: built when a compiler is availabl
 except ImportError:  # pragma: no cover - exercised on machines without a compiler
     c_walk = None
 
-#: Bytes read from the file per step (records spanning a step boundary are carried over).
-CHUNK = 8 * 1024 * 1024
+#: Bytes read from the file per step (records spanning a step boundary are carried over). Batches hold the
+#: complete records of one window, so this sets the batch size too: ~45k packets of a typical capture.
+CHUNK = 32 * 1024 * 1024
 #: Records per batch at most.
 BATCH = 65536
 #: Spare bytes after the data in the window, so fixed-width row gathers never run off its end.

@@ -94,9 +94,17 @@ class VectorFlowTable:
         return np.where(hit, self.sorted_idx[pos_c], -1)
 
     def _reindex(self) -> None:
-        order = np.argsort(self.hash[: self.n], kind="stable")
-        self.sorted_hash = self.hash[: self.n][order]
-        self.sorted_idx = order.astype(np.int64)
+        """Add the rows appended since the last call to the sorted index (merge, not a full sort)."""
+        indexed = len(self.sorted_idx)
+        if indexed == self.n:
+            return
+        new_idx = np.arange(indexed, self.n, dtype=np.int64)
+        new_hash = self.hash[indexed : self.n]
+        order = np.argsort(new_hash, kind="stable")
+        new_hash, new_idx = new_hash[order], new_idx[order]
+        at = np.searchsorted(self.sorted_hash, new_hash)
+        self.sorted_hash = np.insert(self.sorted_hash, at, new_hash)
+        self.sorted_idx = np.insert(self.sorted_idx, at, new_idx)
 
     # --- adding a batch --------------------------------------------------------------------------------------
 

@@ -62,12 +62,18 @@ def flow_id(f: Flow) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def _bulk_insert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+FLOW_COLUMNS = (
+    "id", "capture_id", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "first_ns", "last_ns", "packets_src",
+    "packets_dst", "bytes_src", "bytes_dst", "tcp_flags_src", "tcp_flags_dst", "initiator", "vlans", "src_device",
+    "dst_device",
+)  # fmt: skip
+
+
+def _bulk_insert(conn: Connection, table: Any, names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert many rows through the DBAPI's ``executemany`` (SQLAlchemy's per-row parameter processing costs
     more than SQLite's own work for tens of thousands of rows). Values must already be plain Python values."""
     if not rows:
         return
-    names = list(rows[0])
     style = conn.dialect.paramstyle
     if style == "qmark":
         marks = ", ".join("?" for _ in names)
@@ -76,11 +82,11 @@ def _bulk_insert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -
     elif style in ("format", "pyformat"):
         marks = ", ".join("%s" for _ in names)
     else:  # named: let SQLAlchemy do it
-        conn.execute(insert(table), list(rows))
+        conn.execute(insert(table), [dict(zip(names, r, strict=True)) for r in rows])
         return
     quote = conn.dialect.identifier_preparer.quote
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
-    conn.exec_driver_sql(sql, [tuple(r[n] for n in names) for r in rows])
+    conn.exec_driver_sql(sql, list(rows))
 
 
 def _vlan_col(vlan: int | None) -> int:
@@ -198,7 +204,7 @@ class Store:
 
     def _replace_flows(self, conn: Connection, capture: CaptureId, flows: Sequence[Flow]) -> None:
         conn.execute(delete(t.flows).where(t.flows.c.capture_id == capture))
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         seen: set[str] = set()
         for f in flows:
             fid = flow_id(f)
@@ -207,30 +213,13 @@ class Store:
                 fid = flow_id(f)[:20] + f"{n:04d}"
                 n += 1
             seen.add(fid)
-            rows.append(
-                {
-                    "id": fid,
-                    "capture_id": f.capture,
-                    "proto": f.proto,
-                    "src_ip": f.src_ip,
-                    "src_port": f.src_port,
-                    "dst_ip": f.dst_ip,
-                    "dst_port": f.dst_port,
-                    "first_ns": f.first_ns,
-                    "last_ns": f.last_ns,
-                    "packets_src": f.packets_src,
-                    "packets_dst": f.packets_dst,
-                    "bytes_src": f.bytes_src,
-                    "bytes_dst": f.bytes_dst,
-                    "tcp_flags_src": f.tcp_flags_src,
-                    "tcp_flags_dst": f.tcp_flags_dst,
-                    "initiator": f.initiator,
-                    "vlans": ",".join(map(str, f.vlans)),
-                    "src_device": f.src_device,
-                    "dst_device": f.dst_device,
-                }
-            )
-        _bulk_insert(conn, t.flows, rows)
+            rows.append((
+                fid, f.capture, f.proto, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.first_ns, f.last_ns,
+                f.packets_src, f.packets_dst, f.bytes_src, f.bytes_dst, f.tcp_flags_src, f.tcp_flags_dst,
+                f.initiator, ",".join(map(str, f.vlans)), f.src_device, f.dst_device,
+            ))  # fmt: skip
+        rows.sort()  # in primary-key order: the B-tree grows at its end instead of splitting pages everywhere
+        _bulk_insert(conn, t.flows, FLOW_COLUMNS, rows)
 
     def _merge_devices(self, conn: Connection, devices: Sequence[Device]) -> None:
         ids = [d.id for d in devices]
