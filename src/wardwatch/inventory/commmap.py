@@ -17,19 +17,25 @@ def build_edges(flows: Iterable[Flow]) -> list[Edge]:
     the flow list.
     """
     acc: dict[EdgeKey, list[int]] = {}
+    get = acc.get
     for f in flows:
-        if f.src_device is None or f.dst_device is None:
+        src, dst = f.src_device, f.dst_device
+        if src is None or dst is None:
             continue
-        key = (f.src_device, f.dst_device, f.proto, f.dst_port)
-        a = acc.get(key)
+        key = (src, dst, f.proto, f.dst_port)
+        a = get(key)
+        packets = f.packets_src + f.packets_dst
+        size = f.bytes_src + f.bytes_dst
         if a is None:
-            acc[key] = [1, f.packets, f.bytes, f.first_ns, f.last_ns]
+            acc[key] = [1, packets, size, f.first_ns, f.last_ns]
         else:
             a[0] += 1
-            a[1] += f.packets
-            a[2] += f.bytes
-            a[3] = min(a[3], f.first_ns)
-            a[4] = max(a[4], f.last_ns)
+            a[1] += packets
+            a[2] += size
+            if f.first_ns < a[3]:
+                a[3] = f.first_ns
+            if f.last_ns > a[4]:
+                a[4] = f.last_ns
     return [
         Edge(
             src_device=k[0],

@@ -398,40 +398,38 @@ class VectorFlowTable:
             rows.append((*d.key, *(d.state[f] for f in STATE_FIELDS)))
             vl.append(tuple(sorted(d.vlans)))
         out = []
+        ends: dict[tuple[int, int, int], tuple[bytes, str]] = {}
+
+        def end(ver: int, hi: int, lo: int) -> tuple[bytes, str]:
+            key = (ver, hi, lo)
+            got = ends.get(key)
+            if got is None:
+                raw = _ip_bytes(ver, hi, lo)
+                got = ends[key] = (raw, ip_str(raw))
+            return got
+
         for row, vlans in zip(rows, vl, strict=True):
             ver, proto, a_hi, a_lo, a_port, b_hi, b_lo, b_port = row[:8]
             init_a, first, last, pk_a, pk_b, by_a, by_b, fl_a, fl_b, how = row[8:18]
-            a_end = (_ip_bytes(ver, a_hi, a_lo), a_port - 1 if a_port else None)
-            b_end = (_ip_bytes(ver, b_hi, b_lo), b_port - 1 if b_port else None)
+            a_raw, a_text = end(ver, a_hi, a_lo)
+            b_raw, b_text = end(ver, b_hi, b_lo)
+            a_p = a_port - 1 if a_port else None
+            b_p = b_port - 1 if b_port else None
             if init_a:
-                src, dst, pks, pkd, bys, byd, fls, fld = a_end, b_end, pk_a, pk_b, by_a, by_b, fl_a, fl_b
+                s_raw, s_text, s_p, d_raw, d_text, d_p = a_raw, a_text, a_p, b_raw, b_text, b_p
+                pks, pkd, bys, byd, fls, fld = pk_a, pk_b, by_a, by_b, fl_a, fl_b
             else:
-                src, dst, pks, pkd, bys, byd, fls, fld = b_end, a_end, pk_b, pk_a, by_b, by_a, fl_b, fl_a
-            out.append(
-                (
-                    (first, proto, src, dst),
-                    Flow(
-                        capture=capture_id,
-                        proto=proto,
-                        src_ip=ip_str(src[0]),
-                        src_port=src[1],
-                        dst_ip=ip_str(dst[0]),
-                        dst_port=dst[1],
-                        first_ns=first,
-                        last_ns=last,
-                        packets_src=pks,
-                        packets_dst=pkd,
-                        bytes_src=bys,
-                        bytes_dst=byd,
-                        tcp_flags_src=fls,
-                        tcp_flags_dst=fld,
-                        initiator=INITIATORS[how],
-                        vlans=vlans,
-                        src_device=device_of(src[0], first),
-                        dst_device=device_of(dst[0], first),
-                    ),
-                )
-            )
+                s_raw, s_text, s_p, d_raw, d_text, d_p = b_raw, b_text, b_p, a_raw, a_text, a_p
+                pks, pkd, bys, byd, fls, fld = pk_b, pk_a, by_b, by_a, fl_b, fl_a
+            out.append((
+                (first, proto, (s_raw, s_p), (d_raw, d_p)),
+                Flow(
+                    capture=capture_id, proto=proto, src_ip=s_text, src_port=s_p, dst_ip=d_text, dst_port=d_p,
+                    first_ns=first, last_ns=last, packets_src=pks, packets_dst=pkd, bytes_src=bys, bytes_dst=byd,
+                    tcp_flags_src=fls, tcp_flags_dst=fld, initiator=INITIATORS[how], vlans=vlans,
+                    src_device=device_of(s_raw, first), dst_device=device_of(d_raw, first),
+                ),
+            ))  # fmt: skip
         out.sort(key=lambda item: item[0])  # the order of FlowTable.states()
         return [f for _, f in out]
 
