@@ -104,6 +104,15 @@ print(json.dumps({"analyze": t1 - t0, "store": t2 - t1, "flows": len(result.anal
                   "devices": len(result.analysis.devices), "pairs": pairs}))
 """
 
+SPLIT = """
+import sys, time
+import wardwatch.engine as E
+E.SPLIT_MIN_JOBS = 2  # measure the split even where the default policy would not split
+t0 = time.perf_counter()
+E.Engine().analyze([sys.argv[1]], jobs=2)
+print(time.perf_counter() - t0)
+"""
+
 DPKT = """
 import json, sys
 import dpkt
@@ -207,6 +216,8 @@ def main() -> None:
         t2, rss2, _ = run([WARDWATCH, "analyze", str(pcap), str(ng), "--no-store", "-q", "--jobs", "2"], args.repeat)
         rows.append(("two files, one process", t1, rss1))
         rows.append(("two files, two worker processes", t2, rss2))
+        t, rss, out = run([PY, "-c", SPLIT, str(pcap)], args.repeat)
+        rows.append(("  one file split in two parts (in-process)", float(out.strip().splitlines()[-1]), rss))
         t, rss, out = run([PY, "-c", DPKT, str(pcap)], 1)
         dpkt_pairs = json.loads(out)
         rows.append(("dpkt loop (flow table)", t, rss))

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wardwatch.capture import decode, open_capture
-from wardwatch.capture.batch import BatchReader
+from wardwatch.capture.batch import BatchReader, scan_parts
 from wardwatch.capture.interface import TS_INVALID
 from wardwatch.capture.vector import decode_batch
 from wardwatch.dissect import MalformedPacket, Registry, default_registry
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
 from wardwatch.inventory import FlowTable, InventoryBuilder, Timeouts, build_edges
-from wardwatch.inventory.vflows import HashCollision, VectorFlowTable
+from wardwatch.inventory.vflows import HashCollision, NotMergeable, VectorFlowTable
 from wardwatch.model import (
     Analysis,
     CaptureId,
@@ -43,6 +43,11 @@ MAX_EXAMPLES = 5
 PROGRESS_EVERY = 4096
 SUPPORTED_LINKTYPES = frozenset(int(lt) for lt in LinkType) | RAW_ALIASES
 BAD_TIME = "record time out of range (corrupt record)"
+#: Files smaller than this are not worth splitting across worker processes.
+SPLIT_MIN_BYTES = 64 * 1024 * 1024
+#: A single file is split only with at least this many workers: splitting costs one extra pass over the file
+#: (to find record boundaries and hash it), which two workers on two vCPUs did not win back (bench/run.py).
+SPLIT_MIN_JOBS = 4
 FRAGMENT = "IP fragment after the first (fragments are counted, not reassembled)"
 
 ProgressCallback = Callable[[str, int, int, int], None]
@@ -122,7 +127,12 @@ class Engine:
         skipped: list[Skipped] = []
         errors: list[CaptureError] = []
         rename: dict[CaptureId, CaptureId] = {}
-        if fast and jobs > 1 and len(paths) > 1:
+        split = None
+        if fast and jobs >= SPLIT_MIN_JOBS and len(paths) == 1:
+            split = self._split_file(paths[0], jobs, progress)
+        if split is not None:
+            outcomes: Iterable[FileOutcome] = [split]
+        elif fast and jobs > 1 and len(paths) > 1:
             outcomes = self._parallel(paths, jobs, progress)
         else:
             outcomes = (self._one_file(index, path, inventory, progress, fast) for index, path in enumerate(paths))
@@ -195,11 +205,80 @@ class Engine:
         finally:
             _WORKER_ENGINE = None
 
+    def _split_file(
+        self, path: str | os.PathLike[str], jobs: int, progress: ProgressCallback | None
+    ) -> FileOutcome | None:
+        """Analyse one classic pcap in ``jobs`` parts at once, merged to exactly the serial result; None when the
+        file cannot be split (not a classic pcap, damaged, too small) or the parts cannot be merged exactly."""
+        name = os.fspath(path)
+        try:
+            size = os.path.getsize(name)
+        except OSError:
+            return None
+        if size < SPLIT_MIN_BYTES:
+            return None
+        scan = scan_parts(name, jobs, self.sha256)
+        if scan is None or len(scan.parts) < 2:
+            return None
+        global _WORKER_ENGINE
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        _WORKER_ENGINE = self
+        try:
+            with ProcessPoolExecutor(max_workers=len(scan.parts), mp_context=context) as pool:
+                results = list(pool.map(_part_worker, [(name, *part) for part in scan.parts]))
+        finally:
+            _WORKER_ENGINE = None
+        capture = CaptureId(scan.digest.split(":", 1)[1][:16])
+        inventory: InventoryBuilder | None = None
+        table: VectorFlowTable | None = None
+        skips: dict[str, tuple[int, list[int]]] = {}
+        errors: dict[str, CaptureError] = {}
+        packets = total = 0
+        firsts: list[int] = []
+        lasts: list[int] = []
+        for info, part_table, part_skips, part_errors, part_inventory in results:
+            if inventory is None or table is None:
+                inventory, table = part_inventory, part_table
+            else:
+                inventory.merge(part_inventory)
+                try:
+                    table.merge(part_table)
+                except NotMergeable:
+                    return None
+            for s in part_skips:
+                count, examples = skips.get(s.reason, (0, []))
+                skips[s.reason] = (count + s.count, (examples + list(s.examples))[:MAX_EXAMPLES])
+            for e in part_errors:  # unsupported link types: the first report of each
+                errors.setdefault(e.message, e)
+            packets += info.packets
+            total += info.bytes
+            firsts += [info.first_ns] if info.first_ns is not None else []
+            lasts += [info.last_ns] if info.last_ns is not None else []
+        assert inventory is not None and table is not None
+        merged = CaptureInfo(
+            id=capture, digest=scan.digest, sha256=scan.sha256, path=name, size=scan.size, format=scan.format,
+            linktypes=scan.linktypes, packets=packets, bytes=total, first_ns=min(firsts) if firsts else None,
+            last_ns=max(lasts) if lasts else None,
+        )  # fmt: skip
+        skipped = [
+            Skipped(capture=capture, reason=r, count=c, examples=tuple(ex)) for r, (c, ex) in sorted(skips.items())
+        ]
+        if progress is not None:
+            progress(name, scan.size, scan.size, packets)
+        return merged, table, skipped, list(errors.values()), inventory
+
     def _analyze_file_fast(
-        self, path: str, provisional: CaptureId, inventory: InventoryBuilder, progress: ProgressCallback | None
+        self,
+        path: str,
+        provisional: CaptureId,
+        inventory: InventoryBuilder,
+        progress: ProgressCallback | None,
+        reader: BatchReader | None = None,
     ) -> tuple[CaptureInfo, VectorFlowTable, list[Skipped], list[CaptureError]]:
-        """The same as ``_analyze_file``, a batch of records at a time (see ``capture.vector``)."""
-        reader = BatchReader(path, self.sha256)
+        """The same as ``_analyze_file``, a batch of records at a time (see ``capture.vector``); ``reader``
+        reads a part of the file instead of the whole."""
+        if reader is None:
+            reader = BatchReader(path, self.sha256)
         table = VectorFlowTable(provisional, self.timeouts)
         skips = _SkipCounter()
         errors: list[CaptureError] = []
@@ -403,6 +482,19 @@ FileOutcome = (
 
 _WORKER_ENGINE: Engine | None = None
 """The engine whose settings worker processes use (inherited through fork)."""
+
+
+def _part_worker(
+    job: tuple[str, int, int, int],
+) -> tuple[CaptureInfo, VectorFlowTable, list[Skipped], list[CaptureError], InventoryBuilder]:
+    """Analyse one part of a file (in a worker process) into its own inventory and flow table."""
+    path, begin, end, before = job
+    engine = _WORKER_ENGINE if _WORKER_ENGINE is not None else Engine()
+    inventory = InventoryBuilder()
+    reader = BatchReader.part(path, begin, end, before)
+    info, table, skips, errors = engine._analyze_file_fast(path, CaptureId("#0"), inventory, None, reader)
+    inventory.flush()
+    return info, table, skips, errors, inventory
 
 
 def _worker(index: int, path: str) -> FileOutcome:

@@ -302,6 +302,31 @@ def test_parallel_analysis_equals_serial(tmp_path: Path) -> None:
     assert len(serial.errors) >= 1
 
 
+def test_one_file_split_across_workers_equals_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A classic pcap cut at record boundaries into parts analysed in worker processes: the serial result."""
+    import wardwatch.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(engine_module, "SPLIT_MIN_JOBS", 2)
+    frames = [(r.ts_ns, r.data, r.wirelen) for r in open_capture(SAMPLE)]
+    frames += [(t + 700_000_000_000, d, w) for t, d, w in frames]  # flows continue across the cut
+    pcap = write_pcap(tmp_path / "ward.pcap", frames, nsec=True)
+    serial = Engine().analyze([pcap])
+    for jobs in (2, 3, 5):
+        split = Engine().analyze([pcap], jobs=jobs)
+        assert split.analysis == serial.analysis, jobs
+    # a connection that starts again right at a cut cannot be merged exactly: the file is read whole
+    reuse = write_pcap(tmp_path / "reuse.pcap", [(i * 1000, item[1]) for i, item in enumerate(hard_frames() * 50)])
+    assert Engine().analyze([reuse], jobs=2).analysis == Engine().analyze([reuse]).analysis
+    scan = batch_module.scan_parts(pcap, 3)
+    assert (
+        scan is not None
+        and len(scan.parts) == 3
+        and scan.parts[0][0] == 24
+        and scan.parts[-1][1] == pcap.stat().st_size
+    )
+
+
 def test_c_walker_is_built() -> None:
     """CI builds the C walker; without a compiler wardwatch falls back (the tests above cover both walkers)."""
     assert batch_module.c_walk is not None

@@ -107,6 +107,8 @@ class BatchReader:
         self.bytes_read = 0
         self._window = bytearray(CHUNK + GUARD)
         self._fill = 0
+        self._limit: int | None = None
+        self._range: tuple[int, int] | None = None  # (file offset of the first record, records before it)
         self._fallback: CaptureReader | None = None
         self.use_c = c_walk is not None
         """Walk record headers with the C helper (tests switch it off to check the Python walkers)."""
@@ -120,6 +122,18 @@ class BatchReader:
             self.format = "pcapng"
         else:
             self.format = "pcap-nsec" if MAGICS[head][1] else "pcap"
+
+    @classmethod
+    def part(cls, path: str | os.PathLike[str], begin: int, end: int, number: int) -> BatchReader:
+        """A reader of the records of a classic pcap between file offsets ``begin`` and ``end`` (record
+        boundaries found by a scan), numbered after ``number`` earlier records. It computes no digest."""
+        reader = cls(path)
+        if reader.format not in ("pcap", "pcap-nsec"):
+            reader.close()
+            raise ValueError("only classic pcap files are read in parts")
+        reader._range = (begin, number)
+        reader._limit = end
+        return reader
 
     # --- the common reader interface ---------------------------------------------------------------------
 
@@ -187,8 +201,9 @@ class BatchReader:
             self._window = win = bigger
         elif keep and pos:
             win[:keep] = win[pos : self._fill]
-        view = memoryview(win)[keep : keep + CHUNK]
-        got = cast(io.BufferedReader, self._raw).readinto(view)
+        want = CHUNK if self._limit is None else max(0, min(CHUNK, self._limit - self._raw.tell()))
+        view = memoryview(win)[keep : keep + want]
+        got = cast(io.BufferedReader, self._raw).readinto(view) if want else 0
         if got:
             self._hash.update(view[:got])
             self.bytes_read += got
@@ -227,14 +242,17 @@ class BatchReader:
             linktype = LinkType.RAW
         self.linktypes_seen[linktype] = None
         limit = max(snaplen, MAX_RECORD)
+        base = 24  # file offset of buf[0]
+        number = 0
+        if self._range is not None:
+            base, number = self._range
+            self._raw.seek(base)
         unpack = struct.Struct(order + "I").unpack_from
         dt = np.dtype(order + "u4")
         scale = 1 if nsec else 1000
         buf = self._window
         end = 0
-        base = 24  # file offset of buf[0]
         pos = 0
-        number = 0
         eof = False
         while True:
             if not eof and end - pos < CHUNK:
@@ -546,6 +564,51 @@ def _pcapng_batch(
         offset=pos[sl] + base,
     )
     return batch, int(ts[-1]), stop
+
+
+@dataclass(frozen=True, slots=True)
+class PartScan:
+    """Where to cut a classic pcap into parts at record boundaries, found by reading it once."""
+
+    digest: str
+    sha256: str | None
+    size: int
+    format: str
+    linktypes: tuple[int, ...]
+    parts: tuple[tuple[int, int, int], ...]
+    """(first byte, end byte, records before the part) of each part, in file order."""
+
+
+def scan_parts(path: str | os.PathLike[str], parts: int, sha256: bool = False) -> PartScan | None:
+    """Find ``parts`` record-aligned ranges of a classic pcap of about equal size; also its digests.
+
+    None when the file is not a classic pcap or is damaged (those are read in one piece, which reports the
+    damage exactly).
+    """
+    try:
+        reader = BatchReader(path, sha256)
+    except CaptureError:
+        return None
+    if reader.format not in ("pcap", "pcap-nsec") or parts < 2:
+        reader.close()
+        return None
+    size = reader.size
+    targets = [24 + (size - 24) * k // parts for k in range(1, parts)]
+    cuts: list[tuple[int, int]] = []
+    try:
+        for b in reader:
+            while len(cuts) < len(targets):
+                j = int(np.searchsorted(b.offset, targets[len(cuts)]))
+                if j >= len(b):
+                    break
+                cuts.append((int(b.offset[j]), int(b.number[j]) - 1))
+    except CaptureError:
+        return None
+    bounds = [(24, 0), *dict.fromkeys(cuts)]  # tiny files: several targets may fall on one record
+    ranges = tuple(
+        (begin, bounds[i + 1][0] if i + 1 < len(bounds) else size, before) for i, (begin, before) in enumerate(bounds)
+    )
+    return PartScan(reader.digest(), reader.sha256(), size, reader.format, reader.linktypes, ranges)
 
 
 def rows(arr: npt.NDArray[np.uint8], starts: I64, width: int) -> npt.NDArray[np.uint8]:

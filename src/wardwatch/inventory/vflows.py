@@ -29,10 +29,18 @@ I64 = npt.NDArray[np.int64]
 
 INITIATORS = ("first-packet", "syn", "syn-ack")
 KEY_FIELDS = ("ver", "proto", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port")
-STATE_FIELDS = ("init_a", "first", "last", "pk_a", "pk_b", "by_a", "by_b", "fl_a", "fl_b", "how", "closed", "syn_seq")
+STATE_FIELDS = (
+    "init_a", "first", "last", "pk_a", "pk_b", "by_a", "by_b", "fl_a", "fl_b", "how", "closed", "syn_seq",
+    "ts0",  # time of the packet that created the flow
+    "syn_any",  # a pure SYN was among its packets
+)  # fmt: skip
 M1, M2, M3, M4 = (
     np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93)
 )
+
+
+class NotMergeable(RuntimeError):  # noqa: N818 - it is an event, not a failure of the caller
+    """Two parts of a file cannot be merged exactly (a connection restarts at the boundary)."""
 
 
 class HashCollision(RuntimeError):  # noqa: N818 - it is an event, not a failure of the caller
@@ -272,6 +280,8 @@ class VectorFlowTable:
             st["first"][t] = tmin[new]
             st["last"][t] = tmax[new]
             st["closed"][t] = closed[new]
+            st["ts0"][t] = ts[f0]
+            st["syn_any"][t] = (is_tcp & ((first_flags & SYN) != 0) & ((first_flags & ACK) == 0)).astype(np.int64)
         rows_simple = simple[group_of] & (vlan >= 0)
         if rows_simple.any():
             codes = ti[group_of[rows_simple]] * 4096 + vlan[rows_simple]
@@ -332,6 +342,8 @@ class VectorFlowTable:
                     "how": 0,
                     "closed": 0,
                     "syn_seq": -1,
+                    "ts0": tsi,
+                    "syn_any": 0,
                 }
                 if tcp and fl & SYN:
                     if fl & ACK:
@@ -348,6 +360,8 @@ class VectorFlowTable:
             cur["fl_" + side] |= fl
             if fl & (FIN | RST):
                 cur["closed"] = 1
+            if tcp and fl & SYN and not fl & ACK:
+                cur["syn_any"] = 1
             if vlan[i] >= 0:
                 vlans.add(int(vlan[i]))
         assert cur is not None
@@ -371,6 +385,84 @@ class VectorFlowTable:
         mine = (codes // 4096) == t
         self.vlan_codes = [codes[~mine]]
         return {int(c % 4096) for c in codes[mine]}
+
+    # --- merging the tables of consecutive parts of one file -------------------------------------------------
+
+    def merge(self, later: VectorFlowTable) -> None:
+        """Continue this table with the table of the packets that followed (the next part of the same file).
+
+        Exact where the boundary provably does not matter. For a key not live here, the later part's flows
+        are taken as they are. For a key live here, the later part's first flow either has no pure SYN and
+        began within the idle timeout (it is the same flow: added in), or began with a pure SYN that starts a
+        new connection by ``FlowTable``'s rules (the live flow ends; the later flows are taken as they are).
+        Anything else raises ``NotMergeable`` and the caller analyses the file serially.
+        """
+        later_done: dict[tuple[int, ...], list[_Done]] = {}
+        for d in later.done:
+            later_done.setdefault(d.key, []).append(d)
+        n2 = later.n
+        ti = self._lookup(later.hash[:n2]) if n2 else np.zeros(0, dtype=np.int64)
+        known = ti >= 0
+        if known.any():
+            for f in KEY_FIELDS:
+                if np.any(self.key[f][ti[known]] != later.key[f][:n2][known]):
+                    raise HashCollision("flow key hash collision between parts")
+        keys2 = list(zip(*(later.key[f][:n2].tolist() for f in KEY_FIELDS), strict=True)) if n2 else []
+        st, s2 = self.state, later.state
+        additive: list[tuple[int, int]] = []
+        restart: list[tuple[int, int]] = []
+        for t2 in np.flatnonzero(known).tolist():
+            key = keys2[t2]
+            t1 = int(ti[t2])
+            first = {f: int(s2[f][t2]) for f in STATE_FIELDS}
+            if key in later_done:
+                first = later_done[key][0].state
+            limit = self.timeouts.tcp_ns if key[1] == 6 else self.timeouts.other_ns
+            idle = limit is not None and first["ts0"] - int(st["last"][t1]) > limit
+            if not first["syn_any"] and not idle and key not in later_done:
+                additive.append((t1, t2))
+                continue
+            rev_flags = int(st["fl_b"][t1] if st["init_a"][t1] else st["fl_a"][t1])
+            new_connection = first["how"] == 1 and (  # its first packet is a pure SYN
+                bool(st["closed"][t1])
+                or (int(st["syn_seq"][t1]) >= 0 and first["syn_seq"] != int(st["syn_seq"][t1]) and rev_flags & ACK)
+            )
+            if new_connection or idle:  # by FlowTable's rules the later part's first packet starts a new flow
+                restart.append((t1, t2))
+                continue
+            raise NotMergeable("a flow may continue across the part boundary in a way only a replay can tell")
+        if additive:
+            k1 = np.array([a for a, _ in additive], dtype=np.int64)
+            k2 = np.array([b for _, b in additive], dtype=np.int64)
+            for f in ("pk_a", "pk_b", "by_a", "by_b"):
+                st[f][k1] += s2[f][k2]
+            for f in ("fl_a", "fl_b", "closed"):
+                st[f][k1] |= s2[f][k2]
+            st["first"][k1] = np.minimum(st["first"][k1], s2["first"][k2])
+            st["last"][k1] = np.maximum(st["last"][k1], s2["last"][k2])
+        for t1, t2 in restart:  # the live flow here ends; the later part's flow takes its row
+            key = keys2[t2]
+            self.done.append(_Done(key, {f: int(st[f][t1]) for f in STATE_FIELDS}, self._take_vlans(t1)))
+            for f in STATE_FIELDS:
+                st[f][t1] = s2[f][t2]
+        fresh = np.flatnonzero(~known)
+        remap = np.full(n2, -1, dtype=np.int64)
+        remap[known] = ti[known]
+        if len(fresh):
+            self._grow(len(fresh))
+            t = np.arange(self.n, self.n + len(fresh))
+            self.n += len(fresh)
+            remap[fresh] = t
+            self.hash[t] = later.hash[fresh]
+            for f in KEY_FIELDS:
+                self.key[f][t] = later.key[f][fresh]
+            for f in STATE_FIELDS:
+                self.state[f][t] = later.state[f][fresh]
+        self.done += later.done
+        if later.vlan_codes:
+            codes = np.concatenate(later.vlan_codes)
+            self.vlan_codes.append(remap[codes // 4096] * 4096 + codes % 4096)
+        self._reindex()
 
     # --- output ----------------------------------------------------------------------------------------------
 
