@@ -63,6 +63,7 @@ if [ "$mode" = "test" ]; then
   missing=()
   command -v tshark >/dev/null 2>&1 || missing+=(tshark)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     if ! apt_install "${missing[@]}"; then
       echo "bootstrap: not root or no apt-get: tests needing ${missing[*]} will be skipped" >&2

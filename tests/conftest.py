@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import socket
 import struct
+import subprocess
 import sys
-from collections.abc import Iterable
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -86,3 +91,79 @@ def dhcp_request_frame(mac: bytes, hostname: str) -> bytes:
     return ethernet(
         mac, b"\xff" * 6, None, 0x0800, ipv4(zero, b"\xff" * 4, 17, udp(zero, b"\xff" * 4, 68, 67, msg), 64, 1)
     )
+
+
+# --- a real PostgreSQL server for the store and CLI tests, started by the test setup (and stopped after) ----
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a throw-away PostgreSQL cluster on 127.0.0.1 (initdb + pg_ctl from Debian's postgresql)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.skip("PostgreSQL server binaries not installed (make test installs postgresql when run as root)")
+    pytest.importorskip("psycopg")
+    bindir = Path(found[-1]).parent
+    # outside pytest's own (root-only) temporary tree: the server runs as the postgres account
+    base = Path(tempfile.mkdtemp(prefix="wardwatch-pg-"))
+    data, log = base / "data", base / "server.log"
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root: use the postgres account the package created
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(base, "postgres", "postgres")
+    port = _free_port()
+    subprocess.run(
+        [*as_postgres, str(bindir / "initdb"), "-D", str(data), "--auth=trust", "-U", "wardwatch", "--no-sync",
+         "-E", "UTF8", "--locale=C"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    subprocess.run(
+        [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+         "-o", f"-p {port} -h 127.0.0.1 -k {base} -F", "start"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://wardwatch@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_db(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the test server (dropped afterwards)."""
+    import psycopg
+
+    name = "ww_" + uuid.uuid4().hex[:12]
+    admin = postgres_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{postgres_server}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store's two backends: an SQLite file and a database on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "w.db")
+    return str(request.getfixturevalue("postgres_db"))
+
+
+@pytest.fixture
+def stores() -> Iterator[list[object]]:
+    """Stores a test opened; closed at teardown (PostgreSQL connections must not leak)."""
+    opened: list[object] = []
+    yield opened
+    for store in opened:
+        store.close()  # type: ignore[attr-defined]

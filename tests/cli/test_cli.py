@@ -149,6 +149,17 @@ def test_sha256_on_request(tmp_path: Path) -> None:
     assert again["sha256"] == cap["sha256"]
 
 
+def test_postgresql_backend(postgres_db: str) -> None:
+    """The same commands against a real PostgreSQL server (the database URL from the environment)."""
+    env = {"WARDWATCH_DB": postgres_db}
+    assert run("analyze", str(SAMPLE), "-q", env=env).returncode == 0
+    assert run("analyze", str(SAMPLE), "-q", env=env).returncode == 0  # idempotent there too
+    devices = json.loads(run("devices", "-f", "json", env=env).stdout)
+    assert len(devices) == 39 and any("ICU-MON-01" in d["hostnames"] for d in devices)
+    edges = json.loads(run("map", "-f", "json", env=env).stdout)
+    assert any(e["service"] == "tcp/2575" for e in edges)
+
+
 def test_environment_defaults(sample_db: Path) -> None:
     proc = run("devices", env={"WARDWATCH_DB": str(sample_db), "WARDWATCH_FORMAT": "json"})
     assert proc.returncode == 0 and len(json.loads(proc.stdout)) == 39

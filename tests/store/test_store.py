@@ -31,16 +31,23 @@ def dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
-def test_migrations_create_exactly_the_schema(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "w.db"))
+def test_migrations_create_exactly_the_schema(db_url: str) -> None:
+    store = Store.open(db_url)
+    try:
+        _check_schema(store, db_url)
+    finally:
+        store.close()
+
+
+def _check_schema(store: Store, db_url: str) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == []
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        if store.engine.dialect.name == "sqlite":
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     assert set(inspect(store.engine).get_table_names()) >= set(metadata.tables)
-    store.close()
-    Store.open(str(tmp_path / "w.db")).close()  # opening again is a no-op migration
+    Store.open(db_url).close()  # opening again is a no-op migration
 
 
 def test_head_revision_constant_matches_alembic() -> None:
@@ -56,8 +63,9 @@ def test_head_revision_constant_matches_alembic() -> None:
     assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
 
 
-def test_reanalysing_leaves_the_database_unchanged(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "w.db"))
+def test_reanalysing_leaves_the_database_unchanged(db_url: str, stores: list[Store]) -> None:
+    store = Store.open(db_url)
+    stores.append(store)
     result = analyze([SAMPLE])
     store.ingest(result.analysis, "test", 1)
     before = dump(store)
@@ -77,7 +85,7 @@ def frame(src_mac: bytes, dst_mac: bytes, src: str, dst: str, ttl: int = 64) -> 
     return ethernet(src_mac, dst_mac, None, 0x0800, ipv4(s, d, 17, udp(s, d, 5000, 514, b"x"), ttl, 1))
 
 
-def test_second_capture_extends_and_folds_ip_devices(tmp_path: Path) -> None:
+def test_second_capture_extends_and_folds_ip_devices(tmp_path: Path, db_url: str, stores: list[Store]) -> None:
     # capture 1: the pump only shows up behind the router (its IP is unknown on this segment)
     one = write_pcap(
         tmp_path / "one.pcap",
@@ -95,7 +103,8 @@ def test_second_capture_extends_and_folds_ip_devices(tmp_path: Path) -> None:
             (6_000_000_000, frame(PUMP, ROUTER, "10.9.0.7", "10.0.0.5")),
         ],
     )
-    store = Store.open(str(tmp_path / "w.db"))
+    store = Store.open(db_url)
+    stores.append(store)
     store.ingest(analyze([one]).analysis, "t", 1)
     ids = {d.id for d in store.devices()}
     assert "ip:10.9.0.7" in ids and "mac:9c:c8:ae:00:00:02" not in ids
@@ -110,6 +119,7 @@ def test_second_capture_extends_and_folds_ip_devices(tmp_path: Path) -> None:
     assert len(store.captures()) == 2
     # order does not matter: the other way round gives the same database
     other = Store.open(str(tmp_path / "other.db"))
+    stores.append(other)
     other.ingest(analyze([two]).analysis, "t", 1)
     other.ingest(analyze([one]).analysis, "t", 2)
     a, b = dump(store), dump(other)
