@@ -94,7 +94,7 @@ class Aggregates:
     result per key. Within a capture, results do not depend on the order rows arrive in.
     """
 
-    def __init__(self, compact_rows: int = 500_000) -> None:
+    def __init__(self, compact_rows: int = 100_000) -> None:
         self.parts: list[tuple[list[U64], I64, I64, I64, I64, I64]] = []
         self.rows = 0
         self.compact_rows = compact_rows

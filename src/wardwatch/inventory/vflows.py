@@ -28,6 +28,8 @@ U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
 INITIATORS = ("first-packet", "syn", "syn-ack")
+#: Flows built per slice by ``flows`` (bounds the temporary Python lists).
+FLOW_SLICE = 20_000
 KEY_FIELDS = ("ver", "proto", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port")
 STATE_FIELDS = (
     "init_a", "first", "last", "pk_a", "pk_b", "by_a", "by_b", "fl_a", "fl_b", "how", "closed", "syn_seq",
@@ -286,6 +288,8 @@ class VectorFlowTable:
         if rows_simple.any():
             codes = ti[group_of[rows_simple]] * 4096 + vlan[rows_simple]
             self.vlan_codes.append(np.unique(codes))
+            if len(self.vlan_codes) > 8:  # keep one deduplicated array, not one per batch
+                self.vlan_codes = [np.unique(np.concatenate(self.vlan_codes))]
 
     def _replay(
         self,
@@ -470,26 +474,37 @@ class VectorFlowTable:
         return self.n + len(self.done)
 
     def flows(self, device_of: Callable[[bytes, int], DeviceId | None], capture: CaptureId | None = None) -> list[Flow]:
-        """Frozen flows, each endpoint resolved by ``device_of(ip, first_ns)`` (as ``FlowTable.flows``)."""
+        """Frozen flows, each endpoint resolved by ``device_of(ip, first_ns)`` (as ``FlowTable.flows``).
+
+        Built a slice at a time in the order of ``FlowTable.states()`` (first packet, protocol, endpoints;
+        finished flows before live ones on ties), so memory peaks at the flows themselves.
+        """
         capture_id = self.capture if capture is None else capture
-        vlans_of: dict[int, list[int]] = {}
-        if self.vlan_codes:
-            codes = np.unique(np.concatenate(self.vlan_codes))
-            for c in codes.tolist():
-                vlans_of.setdefault(c // 4096, []).append(c % 4096)
+        vlans_of: dict[int, tuple[int, ...]] = {}
+        n_done = len(self.done)
+        if self.vlan_codes:  # live rows: codes are row * 4096 + vlan
+            lists: dict[int, list[int]] = {}
+            for c in np.unique(np.concatenate(self.vlan_codes)).tolist():
+                lists.setdefault(n_done + c // 4096, []).append(c % 4096)
+            vlans_of = {row: tuple(v) for row, v in lists.items()}
+        for i, d in enumerate(self.done):
+            vlans_of[i] = tuple(sorted(d.vlans))
         n = self.n
-        rows = list(
-            zip(
-                *(self.key[f][:n].tolist() for f in KEY_FIELDS),
-                *(self.state[f][:n].tolist() for f in STATE_FIELDS),
-                strict=True,
-            )
-        )
-        vl = [tuple(sorted(vlans_of.get(t, ()))) for t in range(n)]
-        for d in self.done:
-            rows.append((*d.key, *(d.state[f] for f in STATE_FIELDS)))
-            vl.append(tuple(sorted(d.vlans)))
-        out = []
+        cols = {
+            f: np.concatenate((np.array([d.key[k] for d in self.done], dtype=np.uint64), self.key[f][:n]))
+            for k, f in enumerate(KEY_FIELDS)
+        }
+        for f in STATE_FIELDS:
+            cols[f] = np.concatenate((np.array([d.state[f] for d in self.done], dtype=np.int64), self.state[f][:n]))
+        init_a = cols["init_a"].astype(bool)
+        s_hi = np.where(init_a, cols["a_hi"], cols["b_hi"])
+        s_lo = np.where(init_a, cols["a_lo"], cols["b_lo"])
+        s_port = np.where(init_a, cols["a_port"], cols["b_port"])
+        d_hi = np.where(init_a, cols["b_hi"], cols["a_hi"])
+        d_lo = np.where(init_a, cols["b_lo"], cols["a_lo"])
+        d_port = np.where(init_a, cols["b_port"], cols["a_port"])
+        # rows are done flows then live ones; lexsort is stable, so ties keep that order
+        order = np.lexsort((d_port, d_lo, d_hi, s_port, s_lo, s_hi, cols["proto"], cols["first"]))
         ends: dict[tuple[int, int, int], tuple[bytes, str]] = {}
 
         def end(ver: int, hi: int, lo: int) -> tuple[bytes, str]:
@@ -500,30 +515,31 @@ class VectorFlowTable:
                 got = ends[key] = (raw, ip_str(raw))
             return got
 
-        for row, vlans in zip(rows, vl, strict=True):
-            ver, proto, a_hi, a_lo, a_port, b_hi, b_lo, b_port = row[:8]
-            init_a, first, last, pk_a, pk_b, by_a, by_b, fl_a, fl_b, how = row[8:18]
-            a_raw, a_text = end(ver, a_hi, a_lo)
-            b_raw, b_text = end(ver, b_hi, b_lo)
-            a_p = a_port - 1 if a_port else None
-            b_p = b_port - 1 if b_port else None
-            if init_a:
-                s_raw, s_text, s_p, d_raw, d_text, d_p = a_raw, a_text, a_p, b_raw, b_text, b_p
-                pks, pkd, bys, byd, fls, fld = pk_a, pk_b, by_a, by_b, fl_a, fl_b
-            else:
-                s_raw, s_text, s_p, d_raw, d_text, d_p = b_raw, b_text, b_p, a_raw, a_text, a_p
-                pks, pkd, bys, byd, fls, fld = pk_b, pk_a, by_b, by_a, fl_b, fl_a
-            out.append((
-                (first, proto, (s_raw, s_p), (d_raw, d_p)),
-                Flow(
-                    capture=capture_id, proto=proto, src_ip=s_text, src_port=s_p, dst_ip=d_text, dst_port=d_p,
-                    first_ns=first, last_ns=last, packets_src=pks, packets_dst=pkd, bytes_src=bys, bytes_dst=byd,
-                    tcp_flags_src=fls, tcp_flags_dst=fld, initiator=INITIATORS[how], vlans=vlans,
-                    src_device=device_of(s_raw, first), dst_device=device_of(d_raw, first),
-                ),
-            ))  # fmt: skip
-        out.sort(key=lambda item: item[0])  # the order of FlowTable.states()
-        return [f for _, f in out]
+        out: list[Flow] = []
+        pk_src = np.where(init_a, cols["pk_a"], cols["pk_b"])
+        pk_dst = np.where(init_a, cols["pk_b"], cols["pk_a"])
+        by_src = np.where(init_a, cols["by_a"], cols["by_b"])
+        by_dst = np.where(init_a, cols["by_b"], cols["by_a"])
+        fl_src = np.where(init_a, cols["fl_a"], cols["fl_b"])
+        fl_dst = np.where(init_a, cols["fl_b"], cols["fl_a"])
+        fields = (cols["ver"], cols["proto"], s_hi, s_lo, s_port, d_hi, d_lo, d_port, cols["first"], cols["last"],
+                  pk_src, pk_dst, by_src, by_dst, fl_src, fl_dst, cols["how"])  # fmt: skip
+        for start in range(0, len(order), FLOW_SLICE):
+            idx = order[start : start + FLOW_SLICE]
+            for row, values in zip(idx.tolist(), zip(*(f[idx].tolist() for f in fields), strict=True), strict=True):
+                ver, proto, shi, slo, sp, dhi, dlo, dp, first, last, pks, pkd, bys, byd, fls, fld, how = values
+                s_raw, s_text = end(ver, shi, slo)
+                d_raw, d_text = end(ver, dhi, dlo)
+                out.append(
+                    Flow(
+                        capture=capture_id, proto=proto, src_ip=s_text, src_port=sp - 1 if sp else None,
+                        dst_ip=d_text, dst_port=dp - 1 if dp else None, first_ns=first, last_ns=last,
+                        packets_src=pks, packets_dst=pkd, bytes_src=bys, bytes_dst=byd, tcp_flags_src=fls,
+                        tcp_flags_dst=fld, initiator=INITIATORS[how], vlans=vlans_of.get(row, ()),
+                        src_device=device_of(s_raw, first), dst_device=device_of(d_raw, first),
+                    )
+                )  # fmt: skip
+        return out
 
 
 def _ip_bytes(ver: int, hi: int, lo: int) -> bytes:

@@ -31,6 +31,8 @@ from wardwatch.store import schema as t
 
 #: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
 HEAD_REVISION = "0002"
+#: Flow rows built and inserted per executemany call.
+INSERT_SLICE = 20_000
 #: Rows per IN (...) list: stays under SQLite's variable limit.
 CHUNK = 500
 
@@ -204,7 +206,7 @@ class Store:
 
     def _replace_flows(self, conn: Connection, capture: CaptureId, flows: Sequence[Flow]) -> None:
         conn.execute(delete(t.flows).where(t.flows.c.capture_id == capture))
-        rows: list[tuple[Any, ...]] = []
+        ids: list[str] = []
         seen: set[str] = set()
         for f in flows:
             fid = flow_id(f)
@@ -213,13 +215,20 @@ class Store:
                 fid = flow_id(f)[:20] + f"{n:04d}"
                 n += 1
             seen.add(fid)
-            rows.append((
-                fid, f.capture, f.proto, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.first_ns, f.last_ns,
-                f.packets_src, f.packets_dst, f.bytes_src, f.bytes_dst, f.tcp_flags_src, f.tcp_flags_dst,
-                f.initiator, ",".join(map(str, f.vlans)), f.src_device, f.dst_device,
-            ))  # fmt: skip
-        rows.sort()  # in primary-key order: the B-tree grows at its end instead of splitting pages everywhere
-        _bulk_insert(conn, t.flows, FLOW_COLUMNS, rows)
+            ids.append(fid)
+        # in primary-key order: the B-tree grows at its end instead of splitting pages everywhere; in slices,
+        # so the rows are never all in memory at once
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        for start in range(0, len(order), INSERT_SLICE):
+            rows = []
+            for k in order[start : start + INSERT_SLICE]:
+                f = flows[k]
+                rows.append((
+                    ids[k], f.capture, f.proto, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.first_ns, f.last_ns,
+                    f.packets_src, f.packets_dst, f.bytes_src, f.bytes_dst, f.tcp_flags_src, f.tcp_flags_dst,
+                    f.initiator, ",".join(map(str, f.vlans)), f.src_device, f.dst_device,
+                ))  # fmt: skip
+            _bulk_insert(conn, t.flows, FLOW_COLUMNS, rows)
 
     def _merge_devices(self, conn: Connection, devices: Sequence[Device]) -> None:
         ids = [d.id for d in devices]
