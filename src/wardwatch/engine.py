@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from wardwatch.model import (
     Flow,
     Fragment,
     LinkType,
+    Packet,
     PacketRef,
     Skipped,
     flow_sort_key,
@@ -165,6 +167,19 @@ class Engine:
             errors=tuple(str(e) for e in errors),
         )
         return RunResult(analysis=analysis, errors=tuple(errors))
+
+    def _dissect(self, pkt: Packet, provisional: CaptureId, inventory: InventoryBuilder, skips: _SkipCounter) -> None:
+        """Offer ``pkt`` to the dissectors that want it; what they cannot read is counted, never raised."""
+        if pkt.problem is not None and pkt.payload == b"":
+            return
+        for dissector in self.registry.for_packet(pkt):
+            ref = PacketRef(provisional, pkt.number)
+            try:
+                inventory.add_observations(dissector.dissect(pkt, ref))
+            except MalformedPacket as exc:
+                skips.add(f"{dissector.name}: {exc}", pkt.number)
+            except Exception as exc:  # a dissector bug must not lose the rest of the capture
+                skips.add(f"{dissector.name} failed: {type(exc).__name__}: {exc}", pkt.number)
 
     def _one_file(
         self,
@@ -345,46 +360,20 @@ class Engine:
                 wanted = np.flatnonzero(want & usable)
                 cols.prepare(wanted)
                 for i in wanted.tolist():
-                    pkt = cols.packet(i)
-                    if pkt.problem is not None and pkt.payload == b"":
-                        continue
-                    for dissector in registry.for_packet(pkt):
-                        ref = PacketRef(provisional, pkt.number)
-                        try:
-                            inventory.add_observations(dissector.dissect(pkt, ref))
-                        except MalformedPacket as exc:
-                            skips.add(f"{dissector.name}: {exc}", pkt.number)
-                        except Exception as exc:  # a dissector bug must not lose the rest of the capture
-                            skips.add(f"{dissector.name} failed: {type(exc).__name__}: {exc}", pkt.number)
+                    self._dissect(cols.packet(i), provisional, inventory, skips)
                 if progress is not None:
-                    progress(path, reader.progress(), reader.size, packets)
+                    progress(path, reader.bytes_read, reader.size, packets)
                 del rows
         except CaptureError as exc:
             error = exc
         finally:
             reader.close()
         if progress is not None:
-            progress(path, reader.progress(), reader.size, packets)
-        digest = reader.digest()
-        capture_id = CaptureId(digest.split(":", 1)[1][:16])
-        info = CaptureInfo(
-            id=capture_id,
-            digest=digest,
-            sha256=reader.sha256(),
-            path=path,
-            size=reader.size,
-            format=reader.format,
-            linktypes=reader.linktypes,
-            packets=packets,
-            bytes=total_bytes,
-            first_ns=first_ns,
-            last_ns=last_ns,
-            error=None if error is None else error.message,
-            error_offset=None if error is None else error.offset,
-        )
+            progress(path, reader.bytes_read, reader.size, packets)
+        info = _capture_info(path, reader, packets, total_bytes, first_ns, last_ns, error)
         if error is not None:
             errors.append(error)
-        return info, table, skips.result(capture_id), errors
+        return info, table, skips.result(info.id), errors
 
     def _analyze_file(
         self,
@@ -402,7 +391,6 @@ class Engine:
         first_ns: int | None = None
         last_ns: int | None = None
         error: CaptureError | None = None
-        registry = self.registry
         try:
             for record in reader:
                 packets += 1
@@ -436,42 +424,49 @@ class Engine:
                     skips.add(FRAGMENT, pkt.number)
                 inventory.add_packet(pkt, provisional)
                 table.add(pkt)
-                if pkt.problem is not None and pkt.payload == b"":
-                    continue
-                for dissector in registry.for_packet(pkt):
-                    ref = PacketRef(provisional, pkt.number)
-                    try:
-                        inventory.add_observations(dissector.dissect(pkt, ref))
-                    except MalformedPacket as exc:
-                        skips.add(f"{dissector.name}: {exc}", pkt.number)
-                    except Exception as exc:  # a dissector bug must not lose the rest of the capture
-                        skips.add(f"{dissector.name} failed: {type(exc).__name__}: {exc}", pkt.number)
+                self._dissect(pkt, provisional, inventory, skips)
         except CaptureError as exc:
             error = exc
         finally:
             reader.close()
         if progress is not None:
             progress(path, reader.bytes_read, reader.size, packets)
-        digest = reader.digest()
-        capture_id = CaptureId(digest.split(":", 1)[1][:16])
-        info = CaptureInfo(
-            id=capture_id,
-            digest=digest,
-            sha256=reader.sha256(),
-            path=path,
-            size=reader.size,
-            format=reader.format,
-            linktypes=reader.linktypes,
-            packets=packets,
-            bytes=total_bytes,
-            first_ns=first_ns,
-            last_ns=last_ns,
-            error=None if error is None else error.message,
-            error_offset=None if error is None else error.offset,
-        )
+        info = _capture_info(path, reader, packets, total_bytes, first_ns, last_ns, error)
         if error is not None:
             errors.append(error)
-        return info, table, skips.result(capture_id), errors
+        return info, table, skips.result(info.id), errors
+
+
+class _ReaderFacts(Protocol):
+    """What both kinds of reader tell about the file they read."""
+
+    @property
+    def format(self) -> str: ...
+    @property
+    def linktypes(self) -> tuple[int, ...]: ...
+    @property
+    def size(self) -> int: ...
+    def digest(self) -> str: ...
+    def sha256(self) -> str | None: ...
+
+
+def _capture_info(
+    path: str,
+    reader: _ReaderFacts,
+    packets: int,
+    total: int,
+    first_ns: int | None,
+    last_ns: int | None,
+    error: CaptureError | None,
+) -> CaptureInfo:
+    """The CaptureInfo of a file once it has been read (its id comes from its digest)."""
+    digest = reader.digest()
+    return CaptureInfo(
+        id=CaptureId(digest.split(":", 1)[1][:16]), digest=digest, sha256=reader.sha256(), path=path,
+        size=reader.size, format=reader.format, linktypes=reader.linktypes, packets=packets, bytes=total,
+        first_ns=first_ns, last_ns=last_ns, error=None if error is None else error.message,
+        error_offset=None if error is None else error.offset,
+    )  # fmt: skip
 
 
 FileOutcome = (

@@ -104,7 +104,7 @@ class BatchReader:
         except OSError as exc:
             raise CaptureError(self.path, None, exc.strerror or str(exc)) from exc
         self._hash = FileDigest(sha256)
-        self.bytes_read = 0
+        self._consumed = 0
         self._window = bytearray(CHUNK + GUARD)
         self._fill = 0
         self._limit: int | None = None
@@ -156,9 +156,10 @@ class BatchReader:
             return self._fallback.sha256()
         return self._hash.sha256()
 
-    def progress(self) -> int:
+    @property
+    def bytes_read(self) -> int:
         """Bytes of the file consumed so far."""
-        return self._fallback.bytes_read if self._fallback is not None else self.bytes_read
+        return self._fallback.bytes_read if self._fallback is not None else self._consumed
 
     def close(self) -> None:
         """Release the file."""
@@ -184,7 +185,7 @@ class BatchReader:
     def _read(self, n: int) -> bytes:
         data = self._raw.read(n)
         self._hash.update(data)
-        self.bytes_read += len(data)
+        self._consumed += len(data)
         return data
 
     def _refill(self, pos: int) -> tuple[bytearray, int, bool]:
@@ -206,7 +207,7 @@ class BatchReader:
         got = cast(io.BufferedReader, self._raw).readinto(view) if want else 0
         if got:
             self._hash.update(view[:got])
-            self.bytes_read += got
+            self._consumed += got
         view.release()
         self._fill = keep + got
         return win, self._fill, got == 0
