@@ -1,11 +1,12 @@
-"""The vectorised header decoder: a whole ``RecordBatch`` at once into column arrays.
+"""The batch header decoder: a whole ``RecordBatch`` at once into column arrays.
 
-For the common frames — Ethernet II with up to two VLAN tags carrying IPv4 (any options) or IPv6 without
-extension headers, with a complete TCP, UDP or ICMP header or another non-tunnel protocol — every field is
-computed with numpy over the batch: one row gather of the link header through a 1-byte-stride view, a second
-one from the network header. Every other frame (other link types, ARP, LLC, tunnels, extension headers,
-cut or malformed headers) goes through the reference decoder (``decode``), and its fields are written into the
-same columns, so the columns always hold exactly what the reference decoder says.
+The common frames — Ethernet II with up to two VLAN tags carrying IPv4 (any options) or IPv6 without
+extension headers, with a complete TCP, UDP or ICMP header or another non-tunnel protocol — are decoded by the
+C helper (``_walk.decode_fast``) when it is built, else with numpy over the batch (one row gather of the link
+header through a 1-byte-stride view, a second one from the network header, structured field views). Every
+other frame (other link types, ARP, LLC, tunnels, extension headers, cut or malformed headers) goes through
+the reference decoder (``decode``) and its fields are written into the same columns, so the columns always hold
+exactly what the reference decoder says (the tests check both decoders against it).
 """
 
 from __future__ import annotations
