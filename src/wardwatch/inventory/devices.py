@@ -228,6 +228,47 @@ class InventoryBuilder:
         self._ips: dict[bytes, Span] = {}
         self._facts: dict[FactKey, _Fact] = {}
 
+    # --- pickling (worker processes send their builder back): plain tuples, not one object per span -----
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.flush()
+
+        def spans(d: dict[Any, Span]) -> list[tuple[Any, ...]]:
+            return [(k, s.first_ns, s.last_ns, s.capture, s.number, s.count) for k, s in d.items()]
+
+        return {
+            "macs": spans(self._macs),
+            "mac_vlans": spans(self._mac_vlans),
+            "dst_pairs": spans(self._dst_pairs),
+            "ips": spans(self._ips),
+            "pairs": [
+                (k, p.span.first_ns, p.span.last_ns, p.span.capture, p.span.number, p.span.count, p.hop0, p.routed)
+                for k, p in self._pairs.items()
+            ],
+            "facts": [
+                (k, f.span.first_ns, f.span.last_ns, f.span.capture, f.span.number, f.span.count, f.confidence, f.vlan)
+                for k, f in self._facts.items()
+            ],  # fmt: skip
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
+        def span(first: int, last: int, capture: CaptureId, number: int, count: int) -> Span:
+            s = Span(first, capture, number)
+            s.last_ns, s.count = last, count
+            return s
+
+        for name in ("macs", "mac_vlans", "dst_pairs", "ips"):
+            target: dict[Any, Span] = getattr(self, "_" + name)
+            for k, first, last, capture, number, count in state[name]:
+                target[k] = span(first, last, capture, number, count)
+        for k, first, last, capture, number, count, hop0, routed in state["pairs"]:
+            pair = self._pairs[k] = _SourcePair(span(first, last, capture, number, count))
+            pair.hop0, pair.routed = hop0, routed
+        for k, first, last, capture, number, count, confidence, vlan in state["facts"]:
+            self._facts[k] = _Fact(confidence, span(first, last, capture, number, count), vlan)
+
     # --- accumulation (per packet; keep cheap) ------------------------------------------------------------
 
     def add_packet(self, pkt: Packet, capture: CaptureId) -> None:
