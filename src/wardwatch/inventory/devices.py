@@ -201,9 +201,17 @@ class Resolution:
     devices: tuple[Device, ...]
     owners: dict[bytes, tuple[tuple[DeviceId, int, int], ...]]
     """IP -> (device, first_ns, last_ns) of every device that used it."""
+    single: dict[bytes, DeviceId] = field(default_factory=dict, compare=False, repr=False)
+    """IP -> its device, for the (usual) addresses only one device used: the lookup on the hot path."""
+
+    def __post_init__(self) -> None:
+        self.single.update({ip: o[0][0] for ip, o in self.owners.items() if len(o) == 1})
 
     def device_of(self, ip: bytes, ts: int | None = None) -> DeviceId | None:
         """The device that used ``ip`` at ``ts`` (or the one that used it longest / nearest in time)."""
+        dev = self.single.get(ip)
+        if dev is not None:
+            return dev
         owners = self.owners.get(ip)
         if not owners:
             return None
