@@ -152,9 +152,12 @@ class Engine:
             skipped += skips
             errors += file_errors
         resolution = inventory.resolve(rename)
+        del inventory  # what follows holds flows as objects: let the accumulators go first
         flows: list[Flow] = []
-        for table, capture_id in tables:
+        while tables:
+            table, capture_id = tables.pop(0)
             flows += table.flows(resolution.device_of, capture_id)
+            del table
         flows.sort(key=flow_sort_key)
         edges = build_edges(flows)
         analysis = Analysis(
