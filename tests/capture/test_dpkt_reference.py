@@ -73,3 +73,13 @@ def test_reader_and_decoder_agree_with_dpkt(path: Path) -> None:
             assert (pkt.src_port, pkt.dst_port) == ref[2:], f"packet {record.number}"
         compared += 1
     assert compared > 0 or path.name in {"zeek--cdp-v1.pcap", "zeek--lldp.pcap", "arkime--wireshark-lldp.pcap"}
+
+
+def test_generated_hard_cases_agree_with_dpkt(tmp_path: Path) -> None:
+    """VLAN/QinQ, IPv4 options and fragments, IPv6 extension headers, tunnels, snaplen cuts: reader and decoder
+    against dpkt (the fast path is checked against this decoder in test_fastpath.py)."""
+    from tests.capture.test_fastpath import hard_frames
+    from tests.conftest import write_pcap
+
+    path = write_pcap(tmp_path / "hard.pcap", hard_frames())
+    test_reader_and_decoder_agree_with_dpkt(path)
