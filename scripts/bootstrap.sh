@@ -41,14 +41,15 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
-# the C record walker is optional, but wanted: make sure a compiler and the Python headers are there
+# the C extensions (record walker, accumulators) are optional, but wanted: make sure a compiler and the Python headers are there
 if ! command -v cc >/dev/null 2>&1 || ! .venv/bin/python -c \
      'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
   apt_install gcc libc6-dev python3-dev || echo "bootstrap: no C compiler: the (slower) Python record walker is used" >&2
 fi
 
 stamp=".venv/.wardwatch-$mode"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# reinstall when the dependencies or the C extensions changed (an editable install builds them in place)
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ -n "$(find src -name '*.c' -newer "$stamp")" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   if [ "$mode" = "test" ]; then
     .venv/bin/python -m pip install -q -e ".[dev]"

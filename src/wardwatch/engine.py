@@ -24,11 +24,19 @@ from wardwatch.capture.vector import decode_batch
 from wardwatch.dissect import MalformedPacket, Registry, default_registry
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
 from wardwatch.inventory import FlowTable, InventoryBuilder, Timeouts, build_edges
-from wardwatch.inventory.vflows import HashCollision, NotMergeable, VectorFlowTable
+from wardwatch.inventory.vflows import (
+    CFlowTable,
+    FlowRecords,
+    HashCollision,
+    NotMergeable,
+    VectorFlowTable,
+    new_flow_table,
+)
 from wardwatch.model import (
     Analysis,
     CaptureId,
     CaptureInfo,
+    DeviceId,
     Flow,
     Fragment,
     LinkType,
@@ -125,7 +133,7 @@ class Engine:
     ) -> RunResult:
         inventory = InventoryBuilder()
         captures: list[CaptureInfo] = []
-        tables: list[tuple[FlowTable | VectorFlowTable, CaptureId]] = []
+        tables: list[tuple[FlowSource, CaptureId]] = []
         skipped: list[Skipped] = []
         errors: list[CaptureError] = []
         rename: dict[CaptureId, CaptureId] = {}
@@ -200,8 +208,10 @@ class Engine:
             info, table, skips, file_errors = analyze_file(os.fspath(path), CaptureId(f"#{index}"), target, progress)
         except CaptureError as exc:
             return exc
-        if own:
+        if own:  # a worker's results cross a process boundary: as plain columns
             target.flush()
+            if not isinstance(table, FlowTable):
+                return info, table.records(), skips, file_errors, target
         return info, table, skips, file_errors, target if own else None
 
     def _parallel(
@@ -248,7 +258,7 @@ class Engine:
             _WORKER_ENGINE = None
         capture = CaptureId(scan.digest.split(":", 1)[1][:16])
         inventory: InventoryBuilder | None = None
-        table: VectorFlowTable | None = None
+        table: FlowRecords | None = None
         skips: dict[str, tuple[int, list[int]]] = {}
         errors: dict[str, CaptureError] = {}
         packets = total = 0
@@ -260,7 +270,7 @@ class Engine:
             else:
                 inventory.merge(part_inventory)
                 try:
-                    table.merge(part_table)
+                    table = table.merge(part_table)
                 except NotMergeable:
                     return None
             for s in part_skips:
@@ -292,12 +302,12 @@ class Engine:
         inventory: InventoryBuilder,
         progress: ProgressCallback | None,
         reader: BatchReader | None = None,
-    ) -> tuple[CaptureInfo, VectorFlowTable, list[Skipped], list[CaptureError]]:
+    ) -> tuple[CaptureInfo, VectorFlowTable | CFlowTable, list[Skipped], list[CaptureError]]:
         """The same as ``_analyze_file``, a batch of records at a time (see ``capture.vector``); ``reader``
         reads a part of the file instead of the whole."""
         if reader is None:
             reader = BatchReader(path, self.sha256)
-        table = VectorFlowTable(provisional, self.timeouts)
+        table = new_flow_table(provisional, self.timeouts)
         skips = _SkipCounter()
         errors: list[CaptureError] = []
         unsupported: set[int] = set()
@@ -472,10 +482,13 @@ def _capture_info(
     )  # fmt: skip
 
 
-FileOutcome = (
-    tuple[CaptureInfo, "FlowTable | VectorFlowTable", list[Skipped], list[CaptureError], InventoryBuilder | None]
-    | CaptureError
-)
+class FlowSource(Protocol):
+    """A flow table (live or as columns): gives its flows once devices are resolved."""
+
+    def flows(self, device_of: Callable[[bytes, int], DeviceId | None], capture: CaptureId) -> list[Flow]: ...
+
+
+FileOutcome = tuple[CaptureInfo, FlowSource, list[Skipped], list[CaptureError], InventoryBuilder | None] | CaptureError
 """What analysing one file gives: its results (and its own inventory in worker processes), or the error."""
 
 _WORKER_ENGINE: Engine | None = None
@@ -484,7 +497,7 @@ _WORKER_ENGINE: Engine | None = None
 
 def _part_worker(
     job: tuple[str, int, int, int],
-) -> tuple[CaptureInfo, VectorFlowTable, list[Skipped], list[CaptureError], InventoryBuilder]:
+) -> tuple[CaptureInfo, FlowRecords, list[Skipped], list[CaptureError], InventoryBuilder]:
     """Analyse one part of a file (in a worker process) into its own inventory and flow table."""
     path, begin, end, before = job
     engine = _WORKER_ENGINE if _WORKER_ENGINE is not None else Engine()
@@ -492,7 +505,7 @@ def _part_worker(
     reader = BatchReader.part(path, begin, end, before)
     info, table, skips, errors = engine._analyze_file_fast(path, CaptureId("#0"), inventory, None, reader)
     inventory.flush()
-    return info, table, skips, errors, inventory
+    return info, table.records(), skips, errors, inventory
 
 
 def _worker(index: int, path: str) -> FileOutcome:

@@ -24,6 +24,7 @@ from wardwatch.capture.batch import BatchReader
 from wardwatch.capture.vector import FRAGMENT_CODE, decode_batch
 from wardwatch.engine import Engine
 from wardwatch.errors import CaptureError
+from wardwatch.inventory import native
 
 A, B = ip4("10.1.0.5"), ip4("10.2.0.9")
 MA, MB = bytes.fromhex("0009fb000005"), bytes.fromhex("e80ab9000001")
@@ -135,11 +136,19 @@ def reference_records(path: Path) -> tuple[list[object], tuple[int | None, str] 
 
 
 def same_analysis(paths: list[Path]) -> None:
+    """The reference path, the fast path with the C accumulators and the fast path with the numpy ones agree."""
     ref = Engine(fast=False).analyze(paths)
     fast = Engine(fast=True).analyze(paths)
-    assert [str(e) for e in fast.errors] == [str(e) for e in ref.errors]
-    for part in ("captures", "devices", "flows", "edges", "skipped", "errors"):
-        assert getattr(fast.analysis, part) == getattr(ref.analysis, part), part
+    c_accum = native.c_accum
+    native.c_accum = None
+    try:
+        numpy_only = Engine(fast=True).analyze(paths)
+    finally:
+        native.c_accum = c_accum
+    for got in (fast, numpy_only):
+        assert [str(e) for e in got.errors] == [str(e) for e in ref.errors]
+        for part in ("captures", "devices", "flows", "edges", "skipped", "errors"):
+            assert getattr(got.analysis, part) == getattr(ref.analysis, part), part
 
 
 CAPTURES = [*corpus_captures(), SAMPLE]
@@ -246,6 +255,19 @@ def test_port_reuse_and_idle_timeouts_split_flows_alike(tmp_path: Path) -> None:
     same_analysis([path])
     flows = Engine().analyze([path]).analysis.flows
     assert len([x for x in flows if x.proto == 6]) == 3 and len([x for x in flows if x.proto == 17]) == 3
+    # a SYN with the same sequence number after FIN, and after RST, still starts a new connection
+    again = []
+    for k, (src, dst, flags) in enumerate([(A, B, 0x02), (A, B, 0x11), (A, B, 0x02), (B, A, 0x04), (A, B, 0x02)]):
+        sp, dp = (40000, 104) if src == A else (104, 40000)
+        again.append(
+            (
+                t + k * sec,
+                ethernet(MA, MB, None, 0x0800, ipv4(src, dst, 6, tcp(src, dst, sp, dp, 7, 0, flags, b""), 64, k)),
+            )
+        )
+    path = write_pcap(tmp_path / "again.pcap", again)
+    same_analysis([path])
+    assert [f.packets for f in Engine().analyze([path]).analysis.flows] == [2, 2, 1]
 
 
 @pytest.mark.parametrize("path", CAPTURES[:: max(1, len(CAPTURES) // 12)], ids=lambda p: p.name)
@@ -284,6 +306,47 @@ def test_fuzz_chunk_walker_against_reference(tmp_path: Path, edits: list[tuple[i
     expected = reference_records(path)
     assert records(path) == expected
     assert records(path, use_c=False) == expected
+
+
+HOSTS = [(MA, A), (MB, B), (bytes.fromhex("0009fb000007"), ip4("10.1.0.7")), (b"\xff" * 6, ip4("10.1.255.255"))]
+FLAG_SETS = (0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x00)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),  # source host
+            st.integers(0, 3),  # destination host
+            st.sampled_from((6, 17, 1)),
+            st.sampled_from((104, 40000)),
+            st.sampled_from((104, 40000)),
+            st.sampled_from(FLAG_SETS),
+            st.integers(0, 3),  # sequence number
+            st.sampled_from((None, 10, 20)),
+            st.sampled_from((0, 1, 5 * 10**8, 700 * 10**9, -(10**9))),  # time step, sometimes backwards or idle
+            st.sampled_from((64, 63, 128)),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_random_conversations_accumulate_alike(tmp_path: Path, packets: list[tuple[int, ...]]) -> None:
+    """Hypothesis: random conversations (port reuse, SYN retransmissions, FIN/RST, idle gaps, time running
+    backwards, VLAN changes, broadcast destinations) give the same flows and devices on every path."""
+    t = 1_700_000_000_000_000_000
+    frames: list[tuple[int, bytes]] = []
+    for s_i, d_i, proto, sp, dp, flags, seq, vlan, step, ttl in packets:
+        t += step
+        (smac, sip), (dmac, dip) = HOSTS[s_i], HOSTS[d_i]
+        if proto == 6:
+            l4 = tcp(sip, dip, sp, dp, seq, 0, flags, b"")
+        elif proto == 17:
+            l4 = udp(sip, dip, sp, dp, b"u")
+        else:
+            l4 = b"\x08\x00\x00\x00\x00\x01\x00\x01"
+        frames.append((t, ethernet(smac if s_i != 3 else MA, dmac, vlan, 0x0800, ipv4(sip, dip, proto, l4, ttl, 1))))
+    same_analysis([write_pcap(tmp_path / "random.pcap", frames)])
 
 
 def test_parallel_analysis_equals_serial(tmp_path: Path) -> None:
@@ -327,9 +390,11 @@ def test_one_file_split_across_workers_equals_serial(tmp_path: Path, monkeypatch
     )
 
 
-def test_c_walker_is_built() -> None:
-    """CI builds the C walker; without a compiler wardwatch falls back (the tests above cover both walkers)."""
+def test_c_extensions_are_built() -> None:
+    """CI builds the C walker and accumulators; without a compiler wardwatch falls back to numpy (the tests above
+    cover both)."""
     assert batch_module.c_walk is not None
+    assert native.c_accum is not None
 
 
 def test_out_of_range_timestamps_are_skipped_alike(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ those addresses are *behind* it and become IP devices with ``via`` naming the ro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wardwatch.capture.vector import Columns
+from wardwatch.inventory import native
 from wardwatch.inventory.grouping import I64, Aggregates, group, sightings
 from wardwatch.inventory.oui import local_convention, vendor_of
 from wardwatch.model.addr import (
@@ -52,6 +53,15 @@ from wardwatch.model.inventory import AddressUse, Device, DeviceId, DeviceKind, 
 from wardwatch.model.observation import Attribute, CaptureId, Observation, PacketRef, SubjectKind
 from wardwatch.model.packet import Packet
 
+#: The per-address accumulators, in the order of the C accumulator's tables.
+ACCUMULATORS = ("macs", "mac_vlans", "ips", "pairs", "dst_pairs")
+#: Dictionary key of an accumulator's key columns.
+_ACCUMULATOR_KEYS: dict[str, Callable[[list[int]], Any]] = {
+    "macs": lambda k: _mac(k[0]),
+    "mac_vlans": lambda k: (_mac(k[0]), int(k[1])),
+    "ips": lambda k: _ip(k[0], k[1], k[2]),
+    "dst_pairs": lambda k: (_mac(k[0]), _ip(k[1], k[2], k[3]), _vlan(k[4])),
+}
 #: Initial TTL / hop limit values of common stacks: a packet still carrying one has not been routed.
 HOP0_TTLS = frozenset({32, 64, 128, 255})
 HOP0_ARRAY = np.array(sorted(HOP0_TTLS), dtype=np.int32)
@@ -227,8 +237,12 @@ class InventoryBuilder:
     """Accumulates per-packet address facts and dissector observations; ``resolve`` turns them into devices."""
 
     def __init__(self) -> None:
-        self._pending = {name: Aggregates() for name in ("macs", "mac_vlans", "ips", "pairs", "dst_pairs")}
+        self._pending = {name: Aggregates() for name in ACCUMULATORS}
         self._pending_capture: CaptureId | None = None
+        self._acc: Any = None
+        """The C accumulator (``_accum.Sightings``) when built; its capture numbers index ``_acc_captures``."""
+        self._acc_captures: list[CaptureId] = []
+        self._acc_index: dict[CaptureId, int] = {}
         self._macs: dict[bytes, Span] = {}
         self._mac_vlans: dict[tuple[bytes, int], Span] = {}
         self._pairs: dict[tuple[bytes, bytes, int | None], _SourcePair] = {}
@@ -281,7 +295,7 @@ class InventoryBuilder:
 
     def add_packet(self, pkt: Packet, capture: CaptureId) -> None:
         """Account the addresses of one decoded packet."""
-        if self._pending_capture is not None:
+        if self._pending_capture is not None or self._acc is not None:
             self.flush()
             self._pending_capture = None
         ts = pkt.ts_ns
@@ -345,10 +359,29 @@ class InventoryBuilder:
         dictionaries by ``flush`` (at the end of a capture, before ``resolve``, or when many have gathered), so
         per-key Python work happens once per capture rather than once per batch.
         """
+        b = cols.batch
+        if native.c_accum is not None:
+            if self._pending_capture is not None:
+                self.flush()
+                self._pending_capture = None
+            if self._acc is None:
+                self._acc = native.c_accum.Sightings()
+            index = self._acc_index.get(capture)
+            if index is None:
+                index = self._acc_index[capture] = len(self._acc_captures)
+                self._acc_captures.append(capture)
+            c = np.ascontiguousarray
+            self._acc.add(
+                index, np.arange(len(b), dtype=np.int64) if rows is None else c(rows, dtype=np.int64), c(cols.smac),
+                c(cols.dmac), c(cols.has_smac), c(cols.has_dmac), c(cols.vlan), c(cols.ipver), c(cols.src_hi),
+                c(cols.src_lo), c(cols.dst_hi), c(cols.dst_lo), c(cols.ip_tunnel), c(cols.ttl), c(b.ts), c(b.number),
+            )  # fmt: skip
+            return
+        if self._acc is not None:
+            self.flush()
         if capture != self._pending_capture:
             self.flush()
             self._pending_capture = capture
-        b = cols.batch
         sel = np.arange(len(b)) if rows is None else rows
         if len(sel) == 0:
             return
@@ -431,32 +464,55 @@ class InventoryBuilder:
         add("dst_pairs", g_dst_uni & g_has_dmac & g_untunnelled, [g_dmac, g_ver, dst_hi[g], dst_lo[g], g_vlan])
 
     def flush(self) -> None:
-        """Merge the pending batch aggregates into the accumulators (in the order they were added)."""
+        """Merge the pending batch aggregates (or the C accumulator's tables) into the accumulators."""
+        acc = self._acc
+        if acc is not None and len(acc):
+            captures = self._acc_captures
+            for table, name in enumerate(ACCUMULATORS):
+                n, raw_keys, raw_values = acc.export(table)
+                if n == 0:
+                    continue
+                keys = np.frombuffer(raw_keys, dtype=np.uint64).reshape(n, -1)
+                values = np.frombuffer(raw_values, dtype=np.int64).reshape(n, 6)
+                key_cols = [keys[:, j].tolist() for j in range(keys.shape[1])]
+                self._absorb(
+                    name,
+                    (
+                        ([col[g] for col in key_cols], count, first, captures[cap], number, last, extra)
+                        for g, (count, first, cap, number, last, extra) in enumerate(values.tolist())
+                    ),
+                )
+            acc.clear()
         capture = self._pending_capture
         if capture is None:
             return
-        pend = self._pending
-        for key_of, target, name in (
-            (lambda k: _mac(k[0]), self._macs, "macs"),
-            (lambda k: (_mac(k[0]), int(k[1])), self._mac_vlans, "mac_vlans"),
-            (lambda k: _ip(k[0], k[1], k[2]), self._ips, "ips"),
-            (lambda k: (_mac(k[0]), _ip(k[1], k[2], k[3]), _vlan(k[4])), self._dst_pairs, "dst_pairs"),
-        ):
-            for key, count, first, num, last, _extra in pend[name].drain(key_of):
-                span = target.get(key)
-                if span is None:
-                    target[key] = Span.of(count, first, capture, num, last)
+        for name in ACCUMULATORS:
+            drained = self._pending[name].drain()
+            self._absorb(name, ((k, c, first, capture, num, last, e) for k, c, first, num, last, e in drained))
+
+    def _absorb(self, name: str, rows: Iterable[tuple[list[int], int, int, CaptureId, int, int, int]]) -> None:
+        """Merge aggregated sightings ``(key columns, count, first, capture, number, last, extra)`` of one
+        accumulator (named as in ``ACCUMULATORS``) into its dictionary."""
+        if name == "pairs":
+            for k, count, first, capture, num, last, hops in rows:
+                pkey = (_mac(k[0]), _ip(k[1], k[2], k[3]), _vlan(k[4]))
+                pair = self._pairs.get(pkey)
+                if pair is None:
+                    pair = self._pairs[pkey] = _SourcePair(Span.of(count, first, capture, num, last))
                 else:
-                    span.absorb(count, first, capture, num, last)
-        pair_key = lambda k: (_mac(k[0]), _ip(k[1], k[2], k[3]), _vlan(k[4]))  # noqa: E731
-        for key, count, first, num, last, hops in pend["pairs"].drain(pair_key):
-            pair = self._pairs.get(key)
-            if pair is None:
-                pair = self._pairs[key] = _SourcePair(Span.of(count, first, capture, num, last))
+                    pair.span.absorb(count, first, capture, num, last)
+                pair.hop0 += hops
+                pair.routed += count - hops
+            return
+        key_of: Callable[[list[int]], Any] = _ACCUMULATOR_KEYS[name]
+        target: dict[Any, Span] = getattr(self, "_" + name)
+        for k, count, first, capture, num, last, _extra in rows:
+            key = key_of(k)
+            span = target.get(key)
+            if span is None:
+                target[key] = Span.of(count, first, capture, num, last)
             else:
-                pair.span.absorb(count, first, capture, num, last)
-            pair.hop0 += hops
-            pair.routed += count - hops
+                span.absorb(count, first, capture, num, last)
 
     def merge(self, other: InventoryBuilder) -> None:
         """Add everything ``other`` accumulated, as if its packets came after this builder's (parallel analysis

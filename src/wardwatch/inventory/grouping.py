@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -130,8 +129,8 @@ class Aggregates:
         self.parts = [reduced]
         self.rows = len(reduced[1])
 
-    def drain(self, key_of: Callable[[list[int]], object]) -> Iterator[tuple[Any, int, int, int, int, int]]:
-        """Yield ``(key, count, first, first_number, last, extra)`` per key and forget the pending rows."""
+    def drain(self) -> Iterator[tuple[list[int], int, int, int, int, int]]:
+        """Yield ``(key columns, count, first, first_number, last, extra)`` per key; forget the pending rows."""
         if not self.parts:
             return
         keys, count, first, number, last, extra = self._reduce()
@@ -139,4 +138,4 @@ class Aggregates:
         key_cols = [k.tolist() for k in keys]
         rows = zip(count.tolist(), first.tolist(), number.tolist(), last.tolist(), extra.tolist(), strict=True)
         for g, (c, f, n, la, e) in enumerate(rows):
-            yield key_of([col[g] for col in key_cols]), c, f, n, la, e
+            yield [col[g] for col in key_cols], c, f, n, la, e

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from wardwatch.capture.vector import Columns
+from wardwatch.inventory import native
 from wardwatch.inventory.flows import ACK, FIN, RST, SYN, Timeouts
 from wardwatch.model.addr import ip_str
 from wardwatch.model.flow import Flow
@@ -35,6 +37,11 @@ STATE_FIELDS = (
     "init_a", "first", "last", "pk_a", "pk_b", "by_a", "by_b", "fl_a", "fl_b", "how", "closed", "syn_seq",
     "ts0",  # time of the packet that created the flow
     "syn_any",  # a pure SYN was among its packets
+)  # fmt: skip
+#: The state columns ``_accum.FlowAcc.export`` gives, in its order.
+C_STATE_FIELDS = (
+    "inst", "init_a", "first", "last", "pk_a", "pk_b", "by_a", "by_b", "fl_a", "fl_b", "how", "closed", "syn_seq",
+    "ts0", "syn_any",
 )  # fmt: skip
 M1, M2, M3, M4 = (
     np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93)
@@ -390,10 +397,110 @@ class VectorFlowTable:
         self.vlan_codes = [codes[~mine]]
         return {int(c % 4096) for c in codes[mine]}
 
-    # --- merging the tables of consecutive parts of one file -------------------------------------------------
+    # --- output ----------------------------------------------------------------------------------------------
 
-    def merge(self, later: VectorFlowTable) -> None:
-        """Continue this table with the table of the packets that followed (the next part of the same file).
+    def __len__(self) -> int:
+        return self.n + len(self.done)
+
+    def records(self) -> FlowRecords:
+        """Every flow as columns (finished flows first, in the order they finished, then live ones)."""
+        nd, n = len(self.done), self.n
+        key = {
+            f: np.concatenate((np.array([d.key[k] for d in self.done], dtype=np.uint64), self.key[f][:n]))
+            for k, f in enumerate(KEY_FIELDS)
+        }
+        state = {
+            f: np.concatenate((np.array([d.state[f] for d in self.done], dtype=np.int64), self.state[f][:n]))
+            for f in STATE_FIELDS
+        }
+        state["inst"] = np.arange(nd + n, dtype=np.int64)
+        codes = [np.array([(i << 12) | v for i, d in enumerate(self.done) for v in d.vlans], dtype=np.int64)]
+        if self.vlan_codes:  # live rows: row * 4096 + vlan
+            live = np.unique(np.concatenate(self.vlan_codes))
+            codes.append(((live // 4096 + nd) << 12) | (live % 4096))
+        return FlowRecords(nd, key, state, np.unique(np.concatenate(codes)), self.timeouts)
+
+    def flows(self, device_of: Callable[[bytes, int], DeviceId | None], capture: CaptureId | None = None) -> list[Flow]:
+        """Frozen flows, as ``FlowTable.flows`` gives them."""
+        return self.records().flows(device_of, self.capture if capture is None else capture)
+
+
+class CFlowTable:
+    """The same table as ``VectorFlowTable`` with the per-packet work in C (``_accum.FlowAcc``)."""
+
+    def __init__(self, capture: CaptureId, timeouts: Timeouts | None = None) -> None:
+        assert native.c_accum is not None
+        self.capture = capture
+        self.timeouts = timeouts or Timeouts()
+        tcp, other = self.timeouts.tcp_ns, self.timeouts.other_ns
+        self._acc = native.c_accum.FlowAcc(-1 if tcp is None else tcp, -1 if other is None else other)
+
+    def add(self, cols: Columns, usable: npt.NDArray[np.bool_] | None = None) -> None:
+        """Account every packet of the batch that belongs to a flow (``usable``: rows to consider, default all)."""
+        rows = np.arange(len(cols), dtype=np.int64) if usable is None else np.flatnonzero(usable)
+        b = cols.batch
+        c = np.ascontiguousarray
+        self._acc.add(
+            rows, c(cols.ipver), c(cols.proto), c(cols.sport), c(cols.dport), c(cols.frag), c(cols.src_hi),
+            c(cols.src_lo), c(cols.dst_hi), c(cols.dst_lo), c(b.ts), c(b.wirelen), c(cols.tflags), c(cols.tseq),
+            c(cols.vlan),
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self._acc)
+
+    def records(self) -> FlowRecords:
+        """Every flow as columns (finished flows first, in the order they finished, then live ones)."""
+        n_done, raw_keys, raw_states, raw_codes = self._acc.export()
+        keys = np.frombuffer(raw_keys, dtype=np.uint64).reshape(-1, 5)
+        states = np.frombuffer(raw_states, dtype=np.int64).reshape(-1, len(C_STATE_FIELDS))
+        small = keys[:, 0]
+        key = {
+            "ver": small >> np.uint64(56),
+            "proto": (small >> np.uint64(40)) & np.uint64(0xFFFF),
+            "a_hi": keys[:, 1].copy(),
+            "a_lo": keys[:, 2].copy(),
+            "a_port": (small >> np.uint64(20)) & np.uint64(0xFFFFF),
+            "b_hi": keys[:, 3].copy(),
+            "b_lo": keys[:, 4].copy(),
+            "b_port": small & np.uint64(0xFFFFF),
+        }
+        state = {f: states[:, i].copy() for i, f in enumerate(C_STATE_FIELDS)}
+        codes = np.unique(np.frombuffer(raw_codes, dtype=np.uint64).astype(np.int64))
+        return FlowRecords(n_done, key, state, codes, self.timeouts)
+
+    def flows(self, device_of: Callable[[bytes, int], DeviceId | None], capture: CaptureId | None = None) -> list[Flow]:
+        """Frozen flows, as ``FlowTable.flows`` gives them."""
+        return self.records().flows(device_of, self.capture if capture is None else capture)
+
+
+def new_flow_table(capture: CaptureId, timeouts: Timeouts | None = None) -> VectorFlowTable | CFlowTable:
+    """The fastest flow table available (C when the extension is built)."""
+    if native.c_accum is not None:
+        return CFlowTable(capture, timeouts)
+    return VectorFlowTable(capture, timeouts)
+
+
+@dataclass(slots=True)
+class FlowRecords:
+    """Every flow of one capture (or of consecutive parts of it) as columns.
+
+    Rows ``[0, n_done)`` are finished flows in the order they finished, the rest the live ones. ``key`` holds
+    ``KEY_FIELDS`` (uint64), ``state`` ``STATE_FIELDS`` plus ``inst`` (int64), a number unique to each flow that
+    ``vlan_codes`` (``inst << 12 | vlan``, sorted, unique) refer to.
+    """
+
+    n_done: int
+    key: dict[str, U64]
+    state: dict[str, I64]
+    vlan_codes: I64
+    timeouts: Timeouts
+
+    def __len__(self) -> int:
+        return len(self.state["inst"])
+
+    def merge(self, later: FlowRecords) -> FlowRecords:
+        """These flows continued by the flows of the packets that followed (the next part of the same file).
 
         Exact where the boundary provably does not matter. For a key not live here, the later part's flows
         are taken as they are. For a key live here, the later part's first flow either has no pure SYN and
@@ -401,101 +508,88 @@ class VectorFlowTable:
         new connection by ``FlowTable``'s rules (the live flow ends; the later flows are taken as they are).
         Anything else raises ``NotMergeable`` and the caller analyses the file serially.
         """
-        later_done: dict[tuple[int, ...], list[_Done]] = {}
-        for d in later.done:
-            later_done.setdefault(d.key, []).append(d)
-        n2 = later.n
-        ti = self._lookup(later.hash[:n2]) if n2 else np.zeros(0, dtype=np.int64)
-        known = ti >= 0
-        if known.any():
-            for f in KEY_FIELDS:
-                if np.any(self.key[f][ti[known]] != later.key[f][:n2][known]):
-                    raise HashCollision("flow key hash collision between parts")
-        keys2 = list(zip(*(later.key[f][:n2].tolist() for f in KEY_FIELDS), strict=True)) if n2 else []
+        n1, n2, d1, d2 = len(self), len(later), self.n_done, later.n_done
         st, s2 = self.state, later.state
-        additive: list[tuple[int, int]] = []
+        keys1 = list(zip(*(self.key[f].tolist() for f in KEY_FIELDS), strict=True)) if n1 else []
+        keys2 = list(zip(*(later.key[f].tolist() for f in KEY_FIELDS), strict=True)) if n2 else []
+        live1 = {keys1[r]: r for r in range(d1, n1)}
+        first_of: dict[tuple[int, ...], int] = {}  # the later part's first flow of each key (done ones come first)
+        for r in range(n2):
+            first_of.setdefault(keys2[r], r)
+        additive: list[tuple[int, int]] = []  # (row here, later live row)
         restart: list[tuple[int, int]] = []
-        for t2 in np.flatnonzero(known).tolist():
-            key = keys2[t2]
-            t1 = int(ti[t2])
-            first = {f: int(s2[f][t2]) for f in STATE_FIELDS}
-            if key in later_done:
-                first = later_done[key][0].state
-            limit = self.timeouts.tcp_ns if key[1] == 6 else self.timeouts.other_ns
-            idle = limit is not None and first["ts0"] - int(st["last"][t1]) > limit
-            if not first["syn_any"] and not idle and key not in later_done:
-                additive.append((t1, t2))
+        for r2 in range(d2, n2):
+            key = keys2[r2]
+            r1 = live1.get(key)
+            if r1 is None:
                 continue
-            rev_flags = int(st["fl_b"][t1] if st["init_a"][t1] else st["fl_a"][t1])
-            new_connection = first["how"] == 1 and (  # its first packet is a pure SYN
-                bool(st["closed"][t1])
-                or (int(st["syn_seq"][t1]) >= 0 and first["syn_seq"] != int(st["syn_seq"][t1]) and rev_flags & ACK)
+            f2 = first_of[key]
+            limit = self.timeouts.tcp_ns if key[1] == 6 else self.timeouts.other_ns
+            idle = limit is not None and int(s2["ts0"][f2]) - int(st["last"][r1]) > limit
+            if not s2["syn_any"][f2] and not idle and f2 == r2:
+                additive.append((r1, r2))
+                continue
+            rev_flags = int(st["fl_b"][r1] if st["init_a"][r1] else st["fl_a"][r1])
+            syn_seq = int(st["syn_seq"][r1])
+            new_connection = int(s2["how"][f2]) == 1 and (  # its first packet is a pure SYN
+                bool(st["closed"][r1]) or (syn_seq >= 0 and int(s2["syn_seq"][f2]) != syn_seq and rev_flags & ACK)
             )
             if new_connection or idle:  # by FlowTable's rules the later part's first packet starts a new flow
-                restart.append((t1, t2))
+                restart.append((r1, r2))
                 continue
             raise NotMergeable("a flow may continue across the part boundary in a way only a replay can tell")
+        offset = int(st["inst"].max()) + 1 if n1 else 0
+        inst2 = s2["inst"] + offset
+        state1 = {f: v.copy() for f, v in st.items()}
+        remap = inst2.copy()  # later row -> the inst its flow ends up with
         if additive:
             k1 = np.array([a for a, _ in additive], dtype=np.int64)
             k2 = np.array([b for _, b in additive], dtype=np.int64)
             for f in ("pk_a", "pk_b", "by_a", "by_b"):
-                st[f][k1] += s2[f][k2]
+                state1[f][k1] += s2[f][k2]
             for f in ("fl_a", "fl_b", "closed"):
-                st[f][k1] |= s2[f][k2]
-            st["first"][k1] = np.minimum(st["first"][k1], s2["first"][k2])
-            st["last"][k1] = np.maximum(st["last"][k1], s2["last"][k2])
-        for t1, t2 in restart:  # the live flow here ends; the later part's flow takes its row
-            key = keys2[t2]
-            self.done.append(_Done(key, {f: int(st[f][t1]) for f in STATE_FIELDS}, self._take_vlans(t1)))
+                state1[f][k1] |= s2[f][k2]
+            state1["first"][k1] = np.minimum(state1["first"][k1], s2["first"][k2])
+            state1["last"][k1] = np.maximum(state1["last"][k1], s2["last"][k2])
+            remap[k2] = st["inst"][k1]
+        ended = np.array([a for a, _ in restart], dtype=np.int64)
+        if restart:  # the live flow here ends; the later part's live flow of the key takes its place
+            k2 = np.array([b for _, b in restart], dtype=np.int64)
             for f in STATE_FIELDS:
-                st[f][t1] = s2[f][t2]
-        fresh = np.flatnonzero(~known)
-        remap = np.full(n2, -1, dtype=np.int64)
-        remap[known] = ti[known]
-        if len(fresh):
-            self._grow(len(fresh))
-            t = np.arange(self.n, self.n + len(fresh))
-            self.n += len(fresh)
-            remap[fresh] = t
-            self.hash[t] = later.hash[fresh]
-            for f in KEY_FIELDS:
-                self.key[f][t] = later.key[f][fresh]
-            for f in STATE_FIELDS:
-                self.state[f][t] = later.state[f][fresh]
-        self.done += later.done
-        if later.vlan_codes:
-            codes = np.concatenate(later.vlan_codes)
-            self.vlan_codes.append(remap[codes // 4096] * 4096 + codes % 4096)
-        self._reindex()
+                state1[f][ended] = s2[f][k2]
+            state1["inst"][ended] = inst2[k2]
+        taken = np.zeros(n2, dtype=bool)
+        taken[np.array([b for _, b in additive] + [b for _, b in restart], dtype=np.int64)] = True
+        fresh = np.flatnonzero(~taken[d2:]) + d2
+        parts = (
+            (self.key, st, np.arange(d1)),  # done here
+            (self.key, st, ended),  # ended at the boundary, with their own state and inst
+            (later.key, {**s2, "inst": inst2}, np.arange(d2)),  # done in the later part
+            (self.key, state1, np.arange(d1, n1)),  # live here, continued or replaced
+            (later.key, {**s2, "inst": inst2}, fresh),  # live, new in the later part
+        )
+        merged_key = {f: np.concatenate([p[0][f][p[2]] for p in parts]) for f in KEY_FIELDS}
+        merged_state = {f: np.concatenate([p[1][f][p[2]] for p in parts]) for f in (*STATE_FIELDS, "inst")}
+        codes2 = later.vlan_codes
+        by_inst = np.argsort(s2["inst"])
+        rows2 = by_inst[np.searchsorted(s2["inst"][by_inst], codes2 >> 12)]
+        codes = np.concatenate((self.vlan_codes, (remap[rows2] << 12) | (codes2 & 4095)))
+        return FlowRecords(d1 + len(ended) + d2, merged_key, merged_state, np.unique(codes), self.timeouts)
 
-    # --- output ----------------------------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return self.n + len(self.done)
-
-    def flows(self, device_of: Callable[[bytes, int], DeviceId | None], capture: CaptureId | None = None) -> list[Flow]:
+    def flows(self, device_of: Callable[[bytes, int], DeviceId | None], capture: CaptureId) -> list[Flow]:
         """Frozen flows, each endpoint resolved by ``device_of(ip, first_ns)`` (as ``FlowTable.flows``).
 
         Built a slice at a time in the order of ``FlowTable.states()`` (first packet, protocol, endpoints;
         finished flows before live ones on ties), so memory peaks at the flows themselves.
         """
-        capture_id = self.capture if capture is None else capture
+        cols: dict[str, npt.NDArray[Any]] = {**self.key, **self.state}
         vlans_of: dict[int, tuple[int, ...]] = {}
-        n_done = len(self.done)
-        if self.vlan_codes:  # live rows: codes are row * 4096 + vlan
+        if len(self.vlan_codes):
+            row_of_inst = dict(zip(cols["inst"].tolist(), range(len(self)), strict=True))
             lists: dict[int, list[int]] = {}
-            for c in np.unique(np.concatenate(self.vlan_codes)).tolist():
-                lists.setdefault(n_done + c // 4096, []).append(c % 4096)
+            for c in self.vlan_codes.tolist():  # sorted: the VLANs of a flow come out in order
+                lists.setdefault(row_of_inst[c >> 12], []).append(c & 4095)
             vlans_of = {row: tuple(v) for row, v in lists.items()}
-        for i, d in enumerate(self.done):
-            vlans_of[i] = tuple(sorted(d.vlans))
-        n = self.n
-        cols = {
-            f: np.concatenate((np.array([d.key[k] for d in self.done], dtype=np.uint64), self.key[f][:n]))
-            for k, f in enumerate(KEY_FIELDS)
-        }
-        for f in STATE_FIELDS:
-            cols[f] = np.concatenate((np.array([d.state[f] for d in self.done], dtype=np.int64), self.state[f][:n]))
         init_a = cols["init_a"].astype(bool)
         s_hi = np.where(init_a, cols["a_hi"], cols["b_hi"])
         s_lo = np.where(init_a, cols["a_lo"], cols["b_lo"])
@@ -532,7 +626,7 @@ class VectorFlowTable:
                 d_raw, d_text = end(ver, dhi, dlo)
                 out.append(
                     Flow(
-                        capture=capture_id, proto=proto, src_ip=s_text, src_port=sp - 1 if sp else None,
+                        capture=capture, proto=proto, src_ip=s_text, src_port=sp - 1 if sp else None,
                         dst_ip=d_text, dst_port=dp - 1 if dp else None, first_ns=first, last_ns=last,
                         packets_src=pks, packets_dst=pkd, bytes_src=bys, bytes_dst=byd, tcp_flags_src=fls,
                         tcp_flags_dst=fld, initiator=INITIATORS[how], vlans=vlans_of.get(row, ()),

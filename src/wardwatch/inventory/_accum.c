@@ -1,0 +1,698 @@
+/*
+ * wardwatch.inventory._accum: the per-packet accumulators of the fast path, in C.
+ *
+ * After the header decoder has turned a batch into columns, two things must look at every packet: the flow
+ * table (which flow does it belong to, does it start a new one) and the inventory's sighting tables (MACs,
+ * MAC+VLAN, IPs, MAC->IP source pairs, MAC<-IP destination pairs). Both are hash-table updates in packet
+ * order; numpy can only do them with sorts and group-bys (see vflows.py and grouping.py, which stay as the
+ * fallback and give identical results: the tests run both). This module only does integer arithmetic on
+ * columns that were already decoded and bounds-checked; it never reads packet bytes.
+ *
+ * FlowAcc follows FlowTable's rules exactly (flows.py): canonical key (protocol, smaller endpoint, larger
+ * endpoint), initiator from SYN / SYN-ACK / first packet, a new flow on a pure SYN after FIN/RST or with a new
+ * initial sequence number once the old one was answered, or after an idle gap longer than the timeout.
+ *
+ * Sightings follows InventoryBuilder.add_packet: per key, count, first time (with the capture and number of
+ * the first packet at that time), last time, and for source pairs the number of packets with an initial TTL.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SYN 0x02
+#define ACK 0x10
+#define FIN 0x01
+#define RST 0x04
+#define MISSING_VLAN UINT64_MAX
+#define MAX_KEY 5
+
+/* ------------------------------------------------------------------------------------------------------- */
+/* An open-addressing hash table of fixed-width uint64 keys with fixed-width int64 values.                   */
+
+typedef struct {
+    int nkey, nval;
+    Py_ssize_t n, cap;  /* entries used / allocated */
+    uint64_t *keys;     /* cap * nkey */
+    int64_t *vals;      /* cap * nval */
+    uint64_t *hashes;   /* cap */
+    int32_t *slots;     /* nslots, -1 = empty */
+    size_t mask;        /* nslots - 1 */
+} Table;
+
+static inline uint64_t mix64(uint64_t h) {
+    h ^= h >> 30;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 27;
+    h *= 0x94D049BB133111EBULL;
+    return h ^ (h >> 31);
+}
+
+static inline uint64_t hash_key(const uint64_t *k, int nkey) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < nkey; i++)
+        h = mix64(h ^ (k[i] + 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1)));
+    return h;
+}
+
+static int table_init(Table *t, int nkey, int nval) {
+    memset(t, 0, sizeof(*t));
+    t->nkey = nkey;
+    t->nval = nval;
+    t->cap = 1024;
+    t->keys = PyMem_Malloc(sizeof(uint64_t) * nkey * t->cap);
+    t->vals = PyMem_Malloc(sizeof(int64_t) * (nval ? nval : 1) * t->cap);
+    t->hashes = PyMem_Malloc(sizeof(uint64_t) * t->cap);
+    t->slots = PyMem_Malloc(sizeof(int32_t) * 4096);
+    if (!t->keys || !t->vals || !t->hashes || !t->slots) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(t->slots, 0xFF, sizeof(int32_t) * 4096);
+    t->mask = 4095;
+    return 0;
+}
+
+static void table_free(Table *t) {
+    PyMem_Free(t->keys);
+    PyMem_Free(t->vals);
+    PyMem_Free(t->hashes);
+    PyMem_Free(t->slots);
+    memset(t, 0, sizeof(*t));
+}
+
+static void table_clear(Table *t) {
+    t->n = 0;
+    memset(t->slots, 0xFF, sizeof(int32_t) * (t->mask + 1));
+}
+
+static int table_rehash(Table *t, size_t nslots) {
+    int32_t *slots = PyMem_Malloc(sizeof(int32_t) * nslots);
+    if (!slots) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(slots, 0xFF, sizeof(int32_t) * nslots);
+    size_t mask = nslots - 1;
+    for (Py_ssize_t e = 0; e < t->n; e++) {
+        size_t i = t->hashes[e] & mask;
+        while (slots[i] >= 0)
+            i = (i + 1) & mask;
+        slots[i] = (int32_t)e;
+    }
+    PyMem_Free(t->slots);
+    t->slots = slots;
+    t->mask = mask;
+    return 0;
+}
+
+/* Index of the entry with key k; inserted (values zeroed) when absent, *created set. -1 on memory error. */
+static Py_ssize_t table_find(Table *t, const uint64_t *k, int *created) {
+    uint64_t h = hash_key(k, t->nkey);
+    size_t i = h & t->mask;
+    int nkey = t->nkey;
+    for (;;) {
+        int32_t e = t->slots[i];
+        if (e < 0)
+            break;
+        if (t->hashes[e] == h && memcmp(t->keys + (size_t)e * nkey, k, sizeof(uint64_t) * nkey) == 0) {
+            *created = 0;
+            return e;
+        }
+        i = (i + 1) & t->mask;
+    }
+    if (t->n >= INT32_MAX - 1) {
+        PyErr_SetString(PyExc_OverflowError, "accumulator table full");
+        return -1;
+    }
+    if (t->n == t->cap) {
+        Py_ssize_t cap = t->cap * 2;
+        uint64_t *keys = PyMem_Realloc(t->keys, sizeof(uint64_t) * nkey * cap);
+        if (!keys)
+            goto nomem;
+        t->keys = keys;
+        int64_t *vals = PyMem_Realloc(t->vals, sizeof(int64_t) * (t->nval ? t->nval : 1) * cap);
+        if (!vals)
+            goto nomem;
+        t->vals = vals;
+        uint64_t *hashes = PyMem_Realloc(t->hashes, sizeof(uint64_t) * cap);
+        if (!hashes)
+            goto nomem;
+        t->hashes = hashes;
+        t->cap = cap;
+    }
+    Py_ssize_t e = t->n++;
+    memcpy(t->keys + (size_t)e * nkey, k, sizeof(uint64_t) * nkey);
+    if (t->nval)
+        memset(t->vals + (size_t)e * t->nval, 0, sizeof(int64_t) * t->nval);
+    t->hashes[e] = h;
+    t->slots[i] = (int32_t)e;
+    *created = 1;
+    if ((size_t)t->n * 2 > t->mask + 1) {
+        if (table_rehash(t, (t->mask + 1) * 2) < 0)
+            return -1;
+    }
+    return e;
+nomem:
+    PyErr_NoMemory();
+    return -1;
+}
+
+/* Append an entry without indexing it (the table used as a list). */
+static int table_append(Table *t, const uint64_t *k, const int64_t *v) {
+    if (t->n == t->cap) {
+        Py_ssize_t cap = t->cap * 2;
+        uint64_t *keys = PyMem_Realloc(t->keys, sizeof(uint64_t) * t->nkey * cap);
+        if (!keys)
+            goto nomem;
+        t->keys = keys;
+        int64_t *vals = PyMem_Realloc(t->vals, sizeof(int64_t) * (t->nval ? t->nval : 1) * cap);
+        if (!vals)
+            goto nomem;
+        t->vals = vals;
+        uint64_t *hashes = PyMem_Realloc(t->hashes, sizeof(uint64_t) * cap);
+        if (!hashes)
+            goto nomem;
+        t->hashes = hashes;
+        t->cap = cap;
+    }
+    memcpy(t->keys + (size_t)t->n * t->nkey, k, sizeof(uint64_t) * t->nkey);
+    memcpy(t->vals + (size_t)t->n * t->nval, v, sizeof(int64_t) * t->nval);
+    t->hashes[t->n] = 0;
+    t->n++;
+    return 0;
+nomem:
+    PyErr_NoMemory();
+    return -1;
+}
+
+/* (keys, values) of every entry, in insertion order, as bytes of native uint64 / int64. */
+static PyObject *table_export(Table *t) {
+    PyObject *k = PyBytes_FromStringAndSize((const char *)t->keys, sizeof(uint64_t) * t->nkey * t->n);
+    PyObject *v = PyBytes_FromStringAndSize((const char *)t->vals, sizeof(int64_t) * t->nval * t->n);
+    if (!k || !v) {
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        return NULL;
+    }
+    return Py_BuildValue("nNN", t->n, k, v);
+}
+
+/* ------------------------------------------------------------------------------------------------------- */
+/* Column arguments.                                                                                          */
+
+typedef struct {
+    Py_buffer view;
+    int held;
+} Col;
+
+/* Get a C-contiguous buffer of at least n items of itemsize bytes. */
+static int col_get(PyObject *obj, Col *c, Py_ssize_t itemsize, Py_ssize_t n, const char *name) {
+    if (PyObject_GetBuffer(obj, &c->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    c->held = 1;
+    if (c->view.itemsize != itemsize || c->view.len < n * itemsize) {
+        PyErr_Format(PyExc_ValueError, "column %s: need %zd items of %zd bytes", name, n, itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+static void cols_release(Col *cols, int n) {
+    for (int i = 0; i < n; i++)
+        if (cols[i].held) {
+            PyBuffer_Release(&cols[i].view);
+            cols[i].held = 0;
+        }
+}
+
+/* ------------------------------------------------------------------------------------------------------- */
+/* FlowAcc                                                                                                    */
+
+enum {
+    S_INST, S_INIT_A, S_FIRST, S_LAST, S_PK_A, S_PK_B, S_BY_A, S_BY_B, S_FL_A, S_FL_B, S_HOW, S_CLOSED,
+    S_SYN_SEQ, S_TS0, S_SYN_ANY, S_EXPORTED, /* fields after this one are internal */
+    S_LAST_VLAN = S_EXPORTED, S_NFIELDS
+};
+#define FLOW_KEY 5 /* small (ver, proto, ports), a_hi, a_lo, b_hi, b_lo */
+
+typedef struct {
+    PyObject_HEAD
+    Table live;    /* key -> state */
+    Table done;    /* finished flows: key + state, in the order they finished (appended, not indexed) */
+    Table vlans;   /* (inst << 12 | vlan) set */
+    int64_t tcp_limit, other_limit, next_inst;
+} FlowAcc;
+
+static void flowacc_dealloc(FlowAcc *self) {
+    table_free(&self->live);
+    table_free(&self->done);
+    table_free(&self->vlans);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int flowacc_init(FlowAcc *self, PyObject *args, PyObject *kw) {
+    long long tcp, other;
+    if (!PyArg_ParseTuple(args, "LL", &tcp, &other))
+        return -1;
+    table_free(&self->live);
+    table_free(&self->done);
+    table_free(&self->vlans);
+    if (table_init(&self->live, FLOW_KEY, S_NFIELDS) < 0 || table_init(&self->done, FLOW_KEY, S_NFIELDS) < 0 ||
+        table_init(&self->vlans, 1, 0) < 0)
+        return -1;
+    self->tcp_limit = tcp;
+    self->other_limit = other;
+    self->next_inst = 0;
+    return 0;
+}
+
+static inline void flow_start(FlowAcc *self, int64_t *s, int from_a, int64_t ts, int tcp, int fl, int64_t seq) {
+    memset(s, 0, sizeof(int64_t) * S_NFIELDS);
+    s[S_INST] = self->next_inst++;
+    s[S_INIT_A] = from_a;
+    s[S_FIRST] = s[S_LAST] = s[S_TS0] = ts;
+    s[S_SYN_SEQ] = -1;
+    s[S_LAST_VLAN] = -1;
+    if (tcp && (fl & SYN)) {
+        if (fl & ACK) {
+            s[S_INIT_A] = !from_a;
+            s[S_HOW] = 2;
+        } else {
+            s[S_HOW] = 1;
+            s[S_SYN_SEQ] = seq;
+        }
+    }
+}
+
+/*
+ * add(rows, ipver u8, proto i32, sport i32, dport i32, frag u8, src_hi, src_lo, dst_hi, dst_lo u64, ts i64,
+ *     wirelen i64, tflags u8, tseq i64, vlan i32): account the packets of rows (int64 indices, in order) that
+ *     belong to a flow (IP, not a later fragment, with ports for TCP/UDP/SCTP).
+ */
+static PyObject *flowacc_add(FlowAcc *self, PyObject *args) {
+    PyObject *o[15];
+    if (!PyArg_UnpackTuple(args, "add", 15, 15, &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8],
+                           &o[9], &o[10], &o[11], &o[12], &o[13], &o[14]))
+        return NULL;
+    Col c[15];
+    memset(c, 0, sizeof(c));
+    static const char *names[15] = {"rows", "ipver", "proto", "sport", "dport", "frag", "src_hi", "src_lo",
+                                    "dst_hi", "dst_lo", "ts", "wirelen", "tflags", "tseq", "vlan"};
+    static const Py_ssize_t sizes[15] = {8, 1, 4, 4, 4, 1, 8, 8, 8, 8, 8, 8, 1, 8, 4};
+    if (col_get(o[0], &c[0], 8, 0, names[0]) < 0) {
+        cols_release(c, 15);
+        return NULL;
+    }
+    Py_ssize_t nrows = c[0].view.len / 8;
+    const int64_t *rows = c[0].view.buf;
+    Py_ssize_t n = -1;
+    for (int i = 1; i < 15; i++) {
+        if (col_get(o[i], &c[i], sizes[i], 0, names[i]) < 0) {
+            cols_release(c, 15);
+            return NULL;
+        }
+        Py_ssize_t len = c[i].view.len / sizes[i];
+        if (n < 0 || len < n)
+            n = len;
+    }
+    for (Py_ssize_t r = 0; r < nrows; r++)
+        if (rows[r] < 0 || rows[r] >= n) {
+            cols_release(c, 15);
+            PyErr_SetString(PyExc_IndexError, "row out of range");
+            return NULL;
+        }
+    const uint8_t *ipver = c[1].view.buf, *frag = c[5].view.buf, *tflags = c[12].view.buf;
+    const int32_t *proto = c[2].view.buf, *sport = c[3].view.buf, *dport = c[4].view.buf, *vlan = c[14].view.buf;
+    const uint64_t *s_hi = c[6].view.buf, *s_lo = c[7].view.buf, *d_hi = c[8].view.buf, *d_lo = c[9].view.buf;
+    const int64_t *ts = c[10].view.buf, *wirelen = c[11].view.buf, *tseq = c[13].view.buf;
+    int failed = 0;
+    for (Py_ssize_t r = 0; r < nrows && !failed; r++) {
+        Py_ssize_t i = rows[r];
+        int p = proto[i];
+        if (ipver[i] == 0 || p < 0 || frag[i] == 2)
+            continue;
+        int port_proto = p == 6 || p == 17 || p == 132;
+        if (port_proto && (sport[i] < 0 || dport[i] < 0))
+            continue;
+        uint64_t sp = port_proto ? (uint64_t)sport[i] + 1 : 0, dp = port_proto ? (uint64_t)dport[i] + 1 : 0;
+        int from_a = s_hi[i] < d_hi[i] ||
+                     (s_hi[i] == d_hi[i] && (s_lo[i] < d_lo[i] || (s_lo[i] == d_lo[i] && sp <= dp)));
+        uint64_t key[FLOW_KEY];
+        uint64_t a_port = from_a ? sp : dp, b_port = from_a ? dp : sp;
+        key[0] = ((uint64_t)ipver[i] << 56) | ((uint64_t)p << 40) | (a_port << 20) | b_port;
+        key[1] = from_a ? s_hi[i] : d_hi[i];
+        key[2] = from_a ? s_lo[i] : d_lo[i];
+        key[3] = from_a ? d_hi[i] : s_hi[i];
+        key[4] = from_a ? d_lo[i] : s_lo[i];
+        int created;
+        Py_ssize_t e = table_find(&self->live, key, &created);
+        if (e < 0) {
+            failed = 1;
+            break;
+        }
+        int64_t *s = self->live.vals + (size_t)e * S_NFIELDS;
+        int tcp = p == 6, fl = tflags[i];
+        int64_t t = ts[i];
+        if (!created) {
+            int fresh = 0;
+            if (tcp && (fl & SYN) && !(fl & ACK) &&
+                (s[S_CLOSED] ||
+                 (s[S_SYN_SEQ] >= 0 && tseq[i] != s[S_SYN_SEQ] && ((s[S_INIT_A] ? s[S_FL_B] : s[S_FL_A]) & ACK))))
+                fresh = 1;
+            int64_t limit = tcp ? self->tcp_limit : self->other_limit;
+            if (!fresh && limit >= 0 && t - s[S_LAST] > limit)
+                fresh = 1;
+            if (fresh) {
+                if (table_append(&self->done, key, s) < 0) {
+                    failed = 1;
+                    break;
+                }
+                created = 1;
+            }
+        }
+        if (created)
+            flow_start(self, s, from_a, t, tcp, fl, tseq[i]);
+        if (t < s[S_FIRST])
+            s[S_FIRST] = t;
+        if (t > s[S_LAST])
+            s[S_LAST] = t;
+        if (from_a) {
+            s[S_PK_A]++;
+            s[S_BY_A] += wirelen[i];
+            s[S_FL_A] |= fl;
+        } else {
+            s[S_PK_B]++;
+            s[S_BY_B] += wirelen[i];
+            s[S_FL_B] |= fl;
+        }
+        if (fl & (FIN | RST))
+            s[S_CLOSED] = 1;
+        if (tcp && (fl & SYN) && !(fl & ACK))
+            s[S_SYN_ANY] = 1;
+        int v = vlan[i];
+        if (v >= 0 && v != s[S_LAST_VLAN]) {
+            uint64_t code = ((uint64_t)s[S_INST] << 12) | (uint64_t)v;
+            int made;
+            if (table_find(&self->vlans, &code, &made) < 0) {
+                failed = 1;
+                break;
+            }
+            s[S_LAST_VLAN] = v;
+        }
+    }
+    cols_release(c, 15);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* export() -> (n_done, keys, states, vlan_codes): done flows (in the order they finished) then live ones;
+ * keys are FLOW_KEY uint64 per flow, states S_EXPORTED int64 per flow, vlan codes inst << 12 | vlan. */
+static PyObject *flowacc_export(FlowAcc *self, PyObject *unused) {
+    Py_ssize_t nd = self->done.n, nl = self->live.n, n = nd + nl;
+    PyObject *keys = PyBytes_FromStringAndSize(NULL, sizeof(uint64_t) * FLOW_KEY * n);
+    PyObject *states = PyBytes_FromStringAndSize(NULL, sizeof(int64_t) * S_EXPORTED * n);
+    PyObject *codes = PyBytes_FromStringAndSize((const char *)self->vlans.keys, sizeof(uint64_t) * self->vlans.n);
+    if (!keys || !states || !codes) {
+        Py_XDECREF(keys);
+        Py_XDECREF(states);
+        Py_XDECREF(codes);
+        return NULL;
+    }
+    uint64_t *k = (uint64_t *)PyBytes_AS_STRING(keys);
+    int64_t *s = (int64_t *)PyBytes_AS_STRING(states);
+    memcpy(k, self->done.keys, sizeof(uint64_t) * FLOW_KEY * nd);
+    memcpy(k + FLOW_KEY * nd, self->live.keys, sizeof(uint64_t) * FLOW_KEY * nl);
+    for (Py_ssize_t i = 0; i < nd; i++)
+        memcpy(s + S_EXPORTED * i, self->done.vals + (size_t)S_NFIELDS * i, sizeof(int64_t) * S_EXPORTED);
+    for (Py_ssize_t i = 0; i < nl; i++)
+        memcpy(s + S_EXPORTED * (nd + i), self->live.vals + (size_t)S_NFIELDS * i, sizeof(int64_t) * S_EXPORTED);
+    return Py_BuildValue("nNNN", nd, keys, states, codes);
+}
+
+static Py_ssize_t flowacc_len(FlowAcc *self) { return self->done.n + self->live.n; }
+
+static PyMethodDef flowacc_methods[] = {
+    {"add", (PyCFunction)flowacc_add, METH_VARARGS, "Account the packets of a decoded batch."},
+    {"export", (PyCFunction)flowacc_export, METH_NOARGS, "Every flow as columns."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods flowacc_seq = {.sq_length = (lenfunc)flowacc_len};
+
+static PyTypeObject FlowAccType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wardwatch.inventory._accum.FlowAcc",
+    .tp_basicsize = sizeof(FlowAcc),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "FlowAcc(tcp_timeout_ns, other_timeout_ns): the flow table of one capture (-1: no timeout).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)flowacc_init,
+    .tp_dealloc = (destructor)flowacc_dealloc,
+    .tp_methods = flowacc_methods,
+    .tp_as_sequence = &flowacc_seq,
+};
+
+/* ------------------------------------------------------------------------------------------------------- */
+/* Sightings                                                                                                  */
+
+enum { V_COUNT, V_FIRST, V_CAPTURE, V_NUMBER, V_LAST, V_EXTRA, V_N };
+enum { T_MACS, T_MAC_VLANS, T_IPS, T_PAIRS, T_DST_PAIRS, T_N };
+static const int TABLE_KEYS[T_N] = {1, 2, 3, 5, 5};
+
+typedef struct {
+    PyObject_HEAD
+    Table t[T_N];
+} Sightings;
+
+static void sightings_dealloc(Sightings *self) {
+    for (int i = 0; i < T_N; i++)
+        table_free(&self->t[i]);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int sightings_init(Sightings *self, PyObject *args, PyObject *kw) {
+    if (!PyArg_ParseTuple(args, ""))
+        return -1;
+    for (int i = 0; i < T_N; i++) {
+        table_free(&self->t[i]);
+        if (table_init(&self->t[i], TABLE_KEYS[i], V_N) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Span.see: one more sighting (the first one at the earliest time keeps its capture and number). */
+static inline int see(Table *t, const uint64_t *k, int64_t ts, int64_t capture, int64_t number, int64_t extra) {
+    int created;
+    Py_ssize_t e = table_find(t, k, &created);
+    if (e < 0)
+        return -1;
+    int64_t *v = t->vals + (size_t)e * V_N;
+    if (created) {
+        v[V_FIRST] = v[V_LAST] = ts;
+        v[V_CAPTURE] = capture;
+        v[V_NUMBER] = number;
+    } else if (ts < v[V_FIRST]) {
+        v[V_FIRST] = ts;
+        v[V_CAPTURE] = capture;
+        v[V_NUMBER] = number;
+    } else if (ts > v[V_LAST]) {
+        v[V_LAST] = ts;
+    }
+    v[V_COUNT]++;
+    v[V_EXTRA] += extra;
+    return 0;
+}
+
+static inline int unicast(int ver, uint64_t hi, uint64_t lo) {
+    if (ver == 4) {
+        uint64_t first = lo >> 24;
+        return first != 0 && (lo >> 28) != 0xE && first < 240;
+    }
+    return !(hi == 0 && lo == 0) && (hi >> 56) != 0xFF;
+}
+
+/*
+ * add(capture, rows, smac, dmac u64, has_smac, has_dmac u8, vlan i32, ipver u8, src_hi, src_lo, dst_hi, dst_lo
+ *     u64, ip_tunnel u8, ttl i32, ts, number i64): InventoryBuilder.add_packet for each row, in order.
+ */
+static PyObject *sightings_add(Sightings *self, PyObject *args) {
+    long long capture;
+    PyObject *o[16];
+    if (!PyArg_ParseTuple(args, "LOOOOOOOOOOOOOOO", &capture, &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &o[14]))
+        return NULL;
+    Col c[15];
+    memset(c, 0, sizeof(c));
+    static const char *names[15] = {"rows", "smac", "dmac", "has_smac", "has_dmac", "vlan", "ipver", "src_hi",
+                                    "src_lo", "dst_hi", "dst_lo", "ip_tunnel", "ttl", "ts", "number"};
+    static const Py_ssize_t sizes[15] = {8, 8, 8, 1, 1, 4, 1, 8, 8, 8, 8, 1, 4, 8, 8};
+    Py_ssize_t n = -1;
+    for (int i = 0; i < 15; i++) {
+        if (col_get(o[i], &c[i], sizes[i], 0, names[i]) < 0) {
+            cols_release(c, 15);
+            return NULL;
+        }
+        Py_ssize_t len = c[i].view.len / sizes[i];
+        if (i > 0 && (n < 0 || len < n))
+            n = len;
+    }
+    Py_ssize_t nrows = c[0].view.len / 8;
+    const int64_t *rows = c[0].view.buf;
+    for (Py_ssize_t r = 0; r < nrows; r++)
+        if (rows[r] < 0 || rows[r] >= n) {
+            cols_release(c, 15);
+            PyErr_SetString(PyExc_IndexError, "row out of range");
+            return NULL;
+        }
+    const uint64_t *smac = c[1].view.buf, *dmac = c[2].view.buf;
+    const uint8_t *has_smac = c[3].view.buf, *has_dmac = c[4].view.buf, *ipver = c[6].view.buf;
+    const int32_t *vlan = c[5].view.buf, *ttl = c[12].view.buf;
+    const uint64_t *s_hi = c[7].view.buf, *s_lo = c[8].view.buf, *d_hi = c[9].view.buf, *d_lo = c[10].view.buf;
+    const uint8_t *tunnel = c[11].view.buf;
+    const int64_t *ts = c[13].view.buf, *number = c[14].view.buf;
+    int failed = 0;
+    for (Py_ssize_t r = 0; r < nrows && !failed; r++) {
+        Py_ssize_t i = rows[r];
+        int64_t t = ts[i], num = number[i];
+        uint64_t sm = smac[i], dm = dmac[i];
+        int valid_smac = has_smac[i] && !((sm >> 40) & 1) && sm != 0;
+        int v = vlan[i];
+        uint64_t vw = v >= 0 ? (uint64_t)v : MISSING_VLAN;
+        uint64_t k[MAX_KEY];
+        if (valid_smac) {
+            k[0] = sm;
+            if (see(&self->t[T_MACS], k, t, capture, num, 0) < 0) {
+                failed = 1;
+                break;
+            }
+            if (v >= 0) {
+                k[1] = (uint64_t)v;
+                if (see(&self->t[T_MAC_VLANS], k, t, capture, num, 0) < 0) {
+                    failed = 1;
+                    break;
+                }
+            }
+        }
+        int ver = ipver[i];
+        if (ver == 0)
+            continue;
+        int untunnelled = !tunnel[i];
+        if (unicast(ver, s_hi[i], s_lo[i])) {
+            k[0] = (uint64_t)ver;
+            k[1] = s_hi[i];
+            k[2] = s_lo[i];
+            if (see(&self->t[T_IPS], k, t, capture, num, 0) < 0) {
+                failed = 1;
+                break;
+            }
+            if (valid_smac && untunnelled) {
+                int tt = ttl[i];
+                int hop0 = tt == 32 || tt == 64 || tt == 128 || tt == 255;
+                k[0] = sm;
+                k[1] = (uint64_t)ver;
+                k[2] = s_hi[i];
+                k[3] = s_lo[i];
+                k[4] = vw;
+                if (see(&self->t[T_PAIRS], k, t, capture, num, hop0) < 0) {
+                    failed = 1;
+                    break;
+                }
+            }
+        }
+        if (has_dmac[i] && ((dm >> 40) & 1))
+            continue; /* broadcast / multicast frame: the destination IP is not one host */
+        if (unicast(ver, d_hi[i], d_lo[i])) {
+            k[0] = (uint64_t)ver;
+            k[1] = d_hi[i];
+            k[2] = d_lo[i];
+            if (see(&self->t[T_IPS], k, t, capture, num, 0) < 0) {
+                failed = 1;
+                break;
+            }
+            if (has_dmac[i] && untunnelled) {
+                k[0] = dm;
+                k[1] = (uint64_t)ver;
+                k[2] = d_hi[i];
+                k[3] = d_lo[i];
+                k[4] = vw;
+                if (see(&self->t[T_DST_PAIRS], k, t, capture, num, 0) < 0) {
+                    failed = 1;
+                    break;
+                }
+            }
+        }
+    }
+    cols_release(c, 15);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* export(table) -> (n, keys, values): table 0 macs, 1 mac_vlans, 2 ips, 3 pairs, 4 dst_pairs; values are
+ * count, first, capture, number, last, extra (int64) per key. */
+static PyObject *sightings_export(Sightings *self, PyObject *args) {
+    int which;
+    if (!PyArg_ParseTuple(args, "i", &which))
+        return NULL;
+    if (which < 0 || which >= T_N) {
+        PyErr_SetString(PyExc_ValueError, "no such table");
+        return NULL;
+    }
+    return table_export(&self->t[which]);
+}
+
+static PyObject *sightings_clear(Sightings *self, PyObject *unused) {
+    for (int i = 0; i < T_N; i++)
+        table_clear(&self->t[i]);
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t sightings_len(Sightings *self) {
+    Py_ssize_t n = 0;
+    for (int i = 0; i < T_N; i++)
+        n += self->t[i].n;
+    return n;
+}
+
+static PyMethodDef sightings_methods[] = {
+    {"add", (PyCFunction)sightings_add, METH_VARARGS, "Account the addresses of a decoded batch."},
+    {"export", (PyCFunction)sightings_export, METH_VARARGS, "One table's keys and values."},
+    {"clear", (PyCFunction)sightings_clear, METH_NOARGS, "Forget everything."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods sightings_seq = {.sq_length = (lenfunc)sightings_len};
+
+static PyTypeObject SightingsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wardwatch.inventory._accum.Sightings",
+    .tp_basicsize = sizeof(Sightings),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Sightings(): the inventory's per-address accumulators.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)sightings_init,
+    .tp_dealloc = (destructor)sightings_dealloc,
+    .tp_methods = sightings_methods,
+    .tp_as_sequence = &sightings_seq,
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "_accum", "Per-packet flow and sighting accumulators (see _accum.c).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__accum(void) {
+    if (PyType_Ready(&FlowAccType) < 0 || PyType_Ready(&SightingsType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (!m)
+        return NULL;
+    Py_INCREF(&FlowAccType);
+    Py_INCREF(&SightingsType);
+    if (PyModule_AddObject(m, "FlowAcc", (PyObject *)&FlowAccType) < 0 ||
+        PyModule_AddObject(m, "Sightings", (PyObject *)&SightingsType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
