@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from wardwatch.model import (
     CaptureInfo,
     DeviceId,
     Flow,
+    FlowColumns,
     Fragment,
     LinkType,
     Packet,
@@ -160,18 +161,27 @@ class Engine:
             skipped += skips
             errors += file_errors
         resolution = inventory.resolve(rename)
-        del inventory  # what follows holds flows as objects: let the accumulators go first
-        flows: list[Flow] = []
-        while tables:
-            table, capture_id = tables.pop(0)
-            flows += table.flows(resolution.device_of, capture_id)
-            del table
-        flows.sort(key=flow_sort_key)
+        del inventory  # let the accumulators go before the flows are built
+        flows: Sequence[Flow]
+        if fast:
+            parts: list[FlowColumns] = []
+            while tables:
+                table, capture_id = tables.pop(0)
+                records = table if isinstance(table, FlowRecords) else cast(_HasRecords, table).records()
+                del table
+                parts.append(records.columns(resolution, capture_id))
+            flows = FlowColumns.concat(parts).sorted() if parts else FlowColumns.empty()
+        else:
+            objects: list[Flow] = []
+            for table, capture_id in tables:
+                objects += table.flows(resolution.device_of, capture_id)
+            objects.sort(key=flow_sort_key)
+            flows = tuple(objects)
         edges = build_edges(flows)
         analysis = Analysis(
             captures=tuple(captures),
             devices=resolution.devices,
-            flows=tuple(flows),
+            flows=flows,
             edges=tuple(edges),
             findings=(),
             skipped=tuple(skipped),
@@ -480,6 +490,10 @@ def _capture_info(
         first_ns=first_ns, last_ns=last_ns, error=None if error is None else error.message,
         error_offset=None if error is None else error.offset,
     )  # fmt: skip
+
+
+class _HasRecords(Protocol):
+    def records(self) -> FlowRecords: ...
 
 
 class FlowSource(Protocol):

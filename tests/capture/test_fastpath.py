@@ -308,6 +308,21 @@ def test_fuzz_chunk_walker_against_reference(tmp_path: Path, edits: list[tuple[i
     assert records(path, use_c=False) == expected
 
 
+def test_land_packets_with_one_endpoint_on_both_sides(tmp_path: Path) -> None:
+    """A LAND-style packet (source = destination, same port) is a flow of one endpoint with itself: a SYN-ACK has
+    no other side to make the initiator."""
+    t = 1_700_000_000_000_000_000
+    frames = [
+        (t + k, ethernet(MA, MB, None, 0x0800, ipv4(A, A, 6, tcp(A, A, 104, 104, 1, 0, flags, b""), 64, k)))
+        for k, flags in enumerate((0x12, 0x02, 0x10))
+    ]
+    path = write_pcap(tmp_path / "land.pcap", frames)
+    same_analysis([path])
+    (flow,) = Engine().analyze([path]).analysis.flows
+    assert (flow.src_ip, flow.dst_ip, flow.packets_src, flow.packets_dst) == ("10.1.0.5", "10.1.0.5", 3, 0)
+    assert flow.initiator == "syn-ack"
+
+
 HOSTS = [(MA, A), (MB, B), (bytes.fromhex("0009fb000007"), ip4("10.1.0.7")), (b"\xff" * 6, ip4("10.1.255.255"))]
 FLAG_SETS = (0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x00)
 

@@ -80,6 +80,25 @@ def test_reanalysing_leaves_the_database_unchanged(db_url: str, stores: list[Sto
     assert again.skipped == result.analysis.skipped
 
 
+def test_flows_as_columns_and_as_objects_store_alike(tmp_path: Path) -> None:
+    """The fast path's FlowColumns and the reference path's Flow objects give the same rows."""
+    from wardwatch.engine import Engine
+    from wardwatch.model import FlowColumns
+
+    fast, ref = Engine().analyze([SAMPLE]).analysis, Engine(fast=False).analyze([SAMPLE]).analysis
+    assert isinstance(fast.flows, FlowColumns) and isinstance(ref.flows, tuple)
+    dumps = []
+    for name, analysis in (("fast", fast), ("ref", ref)):
+        store = Store.open(str(tmp_path / f"{name}.db"))
+        try:
+            store.ingest(analysis, "test", 1)
+            dumps.append(dump(store))
+        finally:
+            store.close()
+    assert dumps[0] == dumps[1]
+    assert any(row[16] for row in dumps[0]["flows"])  # VLAN lists made it into the rows
+
+
 def frame(src_mac: bytes, dst_mac: bytes, src: str, dst: str, ttl: int = 64) -> bytes:
     s, d = ip4(src), ip4(dst)
     return ethernet(src_mac, dst_mac, None, 0x0800, ipv4(s, d, 17, udp(s, d, 5000, 514, b"x"), ttl, 1))

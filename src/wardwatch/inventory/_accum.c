@@ -267,7 +267,8 @@ static int flowacc_init(FlowAcc *self, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-static inline void flow_start(FlowAcc *self, int64_t *s, int from_a, int64_t ts, int tcp, int fl, int64_t seq) {
+static inline void flow_start(FlowAcc *self, int64_t *s, const uint64_t *key, int from_a, int64_t ts, int tcp, int fl,
+                              int64_t seq) {
     memset(s, 0, sizeof(int64_t) * S_NFIELDS);
     s[S_INST] = self->next_inst++;
     s[S_INIT_A] = from_a;
@@ -276,7 +277,9 @@ static inline void flow_start(FlowAcc *self, int64_t *s, int from_a, int64_t ts,
     s[S_LAST_VLAN] = -1;
     if (tcp && (fl & SYN)) {
         if (fl & ACK) {
-            s[S_INIT_A] = !from_a;
+            /* the other side is the initiator, unless both sides are one endpoint (nothing to swap) */
+            int same = key[1] == key[3] && key[2] == key[4] && ((key[0] >> 20) & 0xFFFFF) == (key[0] & 0xFFFFF);
+            s[S_INIT_A] = same ? from_a : !from_a;
             s[S_HOW] = 2;
         } else {
             s[S_HOW] = 1;
@@ -372,7 +375,7 @@ static PyObject *flowacc_add(FlowAcc *self, PyObject *args) {
             }
         }
         if (created)
-            flow_start(self, s, from_a, t, tcp, fl, tseq[i]);
+            flow_start(self, s, key, from_a, t, tcp, fl, tseq[i]);
         if (t < s[S_FIRST])
             s[S_FIRST] = t;
         if (t > s[S_LAST])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from wardwatch.model.flow import Edge, Flow
+import numpy as np
+
+from wardwatch.model.flow import Edge, Flow, FlowColumns
 from wardwatch.model.inventory import DeviceId
 
 EdgeKey = tuple[DeviceId, DeviceId, int, int | None]
@@ -16,6 +18,8 @@ def build_edges(flows: Iterable[Flow]) -> list[Edge]:
     Flows whose responder is not a device (broadcast and multicast destinations) have no edge; they stay in
     the flow list.
     """
+    if isinstance(flows, FlowColumns):
+        return _edges_of_columns(flows)
     acc: dict[EdgeKey, list[int]] = {}
     get = acc.get
     for f in flows:
@@ -36,6 +40,11 @@ def build_edges(flows: Iterable[Flow]) -> list[Edge]:
                 a[3] = f.first_ns
             if f.last_ns > a[4]:
                 a[4] = f.last_ns
+    return _sorted_edges(acc)
+
+
+def _sorted_edges(acc: dict[EdgeKey, list[int]]) -> list[Edge]:
+    """Edges from per-key ``[flows, packets, bytes, first, last]``, sorted (ties keep ``acc``'s order)."""
     return [
         Edge(
             src_device=k[0],
@@ -49,4 +58,42 @@ def build_edges(flows: Iterable[Flow]) -> list[Edge]:
             last_ns=v[4],
         )
         for k, v in sorted(acc.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3] or -1))
+    ]
+
+
+def _edges_of_columns(flows: FlowColumns) -> list[Edge]:
+    """``build_edges`` over columns: one group-by instead of a loop over flows (same edges, same order)."""
+    c = flows.columns
+    rows = np.flatnonzero((c["src_device"] >= 0) & (c["dst_device"] >= 0))
+    if len(rows) == 0:
+        return []
+    keys = (c["src_device"][rows], c["dst_device"][rows], c["proto"][rows], c["dst_port"][rows])
+    order = np.lexsort(keys[::-1])
+    change = np.zeros(len(rows), dtype=bool)
+    change[0] = True
+    for k in keys:
+        ks = k[order]
+        change[1:] |= ks[1:] != ks[:-1]
+    starts = np.flatnonzero(change)
+    r = rows[order]
+    packets = np.add.reduceat((c["packets_src"] + c["packets_dst"])[r], starts)
+    size = np.add.reduceat((c["bytes_src"] + c["bytes_dst"])[r], starts)
+    first = np.minimum.reduceat(c["first_ns"][r], starts)
+    last = np.maximum.reduceat(c["last_ns"][r], starts)
+    count = np.diff(np.append(starts, len(r)))
+    first_row = np.minimum.reduceat(r, starts)
+    texts = flows.texts
+    by_text = np.empty(len(texts), dtype=np.int64)
+    by_text[np.array(sorted(range(len(texts)), key=texts.__getitem__), dtype=np.int64)] = np.arange(len(texts))
+    g_src, g_dst, g_proto, g_port = (k[order][starts] for k in keys)
+    # the loop's order: by (source, destination, protocol, port or -1), ties in order of the groups' first flows
+    sort_port = np.where(g_port <= 0, -1, g_port)
+    final = np.lexsort((first_row, sort_port, g_proto, by_text[g_dst], by_text[g_src]))
+    columns = (g_src, g_dst, g_proto, g_port, count, packets, size, first, last)
+    return [
+        Edge(
+            src_device=DeviceId(texts[src]), dst_device=DeviceId(texts[dst]), proto=proto,
+            port=None if port < 0 else port, flows=n, packets=pk, bytes=by, first_ns=fi, last_ns=la,
+        )  # fmt: skip
+        for src, dst, proto, port, n, pk, by, fi, la in zip(*(col[final].tolist() for col in columns), strict=True)
     ]

@@ -213,9 +213,12 @@ class Resolution:
     """IP -> (device, first_ns, last_ns) of every device that used it."""
     single: dict[bytes, DeviceId] = field(default_factory=dict, compare=False, repr=False)
     """IP -> its device, for the (usual) addresses only one device used: the lookup on the hot path."""
+    shared: set[bytes] = field(default_factory=set, compare=False, repr=False)
+    """The addresses several devices used (which one is meant depends on the time)."""
 
     def __post_init__(self) -> None:
         self.single.update({ip: o[0][0] for ip, o in self.owners.items() if len(o) == 1})
+        self.shared.update(ip for ip, o in self.owners.items() if len(o) > 1)
 
     def device_of(self, ip: bytes, ts: int | None = None) -> DeviceId | None:
         """The device that used ``ip`` at ``ts`` (or the one that used it longest / nearest in time)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -22,9 +22,12 @@ from wardwatch.capture.vector import Columns
 from wardwatch.inventory import native
 from wardwatch.inventory.flows import ACK, FIN, RST, SYN, Timeouts
 from wardwatch.model.addr import ip_str
-from wardwatch.model.flow import Flow
+from wardwatch.model.flow import Flow, FlowColumns
 from wardwatch.model.inventory import DeviceId
 from wardwatch.model.observation import CaptureId
+
+if TYPE_CHECKING:
+    from wardwatch.inventory.devices import Resolution
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -277,7 +280,10 @@ class VectorFlowTable:
             self.hash[t] = g_hash[new]
             for f, v in g_key.items():
                 self.key[f][t] = v[new]
-            st["init_a"][t] = np.where(synack, ~first_a, first_a)
+            # a SYN-ACK makes the other side the initiator, unless both sides are one endpoint (nothing to swap)
+            same = (g_key["a_hi"][new] == g_key["b_hi"][new]) & (g_key["a_lo"][new] == g_key["b_lo"][new])
+            same &= g_key["a_port"][new] == g_key["b_port"][new]
+            st["init_a"][t] = np.where(synack & ~same, ~first_a, first_a)
             st["how"][t] = np.where(synack, 2, np.where(syn, 1, 0))
             st["syn_seq"][t] = np.where(syn & ~synack, seq[f0], -1)
             st["pk_a"][t] = pk_a[new]
@@ -358,7 +364,8 @@ class VectorFlowTable:
                 }
                 if tcp and fl & SYN:
                     if fl & ACK:
-                        cur["init_a"] = int(not a)
+                        same = key["a_hi"] == key["b_hi"] and key["a_lo"] == key["b_lo"]
+                        cur["init_a"] = int(a) if same and key["a_port"] == key["b_port"] else int(not a)
                         cur["how"] = 2
                     else:
                         cur["how"] = 1
@@ -576,6 +583,88 @@ class FlowRecords:
         codes = np.concatenate((self.vlan_codes, (remap[rows2] << 12) | (codes2 & 4095)))
         return FlowRecords(d1 + len(ended) + d2, merged_key, merged_state, np.unique(codes), self.timeouts)
 
+    def columns(self, resolution: Resolution, capture: CaptureId) -> FlowColumns:
+        """The flows as ``FlowColumns`` (in table order: sort them with ``FlowColumns.sorted``), each endpoint
+        resolved to its device at the flow's first packet (``Resolution.device_of``, over columns)."""
+        n = len(self)
+        cols: dict[str, npt.NDArray[Any]] = {**self.key, **self.state}
+        init_a = cols["init_a"].astype(bool)
+
+        def oriented(a: str, b: str) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+            return np.where(init_a, cols[a], cols[b]), np.where(init_a, cols[b], cols[a])
+
+        s_hi, d_hi = oriented("a_hi", "b_hi")
+        s_lo, d_lo = oriented("a_lo", "b_lo")
+        s_port, d_port = oriented("a_port", "b_port")
+        ver = cols["ver"]
+        e_ver, e_hi, e_lo = np.concatenate((ver, ver)), np.concatenate((s_hi, d_hi)), np.concatenate((s_lo, d_lo))
+        rep, inverse = _unique_rows(e_ver, e_hi, e_lo)
+        texts: list[str] = [capture, *INITIATORS]
+        device_text: dict[str, int] = {}
+        ip_index = np.empty(len(rep), dtype=np.int64)
+        dev_index = np.full(len(rep), -1, dtype=np.int64)
+        raws: list[bytes] = []
+        timed = np.zeros(len(rep), dtype=bool)
+        for u, (v, hi, lo) in enumerate(zip(e_ver[rep].tolist(), e_hi[rep].tolist(), e_lo[rep].tolist(), strict=True)):
+            raw = _ip_bytes(v, hi, lo)
+            raws.append(raw)
+            ip_index[u] = len(texts)
+            texts.append(ip_str(raw))
+            if raw in resolution.shared:
+                timed[u] = True
+            elif (dev := resolution.device_of(raw)) is not None:
+                dev_index[u] = device_text.setdefault(dev, len(device_text))
+        end_dev = dev_index[inverse]
+        if timed.any():  # addresses several devices used: the one using it at the flow's first packet
+            ts = np.concatenate((cols["first"], cols["first"]))
+            rows = np.flatnonzero(timed[inverse])
+            rows = rows[np.argsort(inverse[rows], kind="stable")]
+            bounds = np.flatnonzero(np.diff(inverse[rows])) + 1
+            for group in np.split(rows, bounds):
+                owners = resolution.owners[raws[int(inverse[group[0]])]]
+                chosen = _owner_at(owners, ts[group])
+                ids = np.array([device_text.setdefault(dev, len(device_text)) for dev, _, _ in owners], dtype=np.int64)
+                end_dev[group] = ids[chosen]
+        base = len(texts)
+        texts += list(device_text)
+        end_dev = np.where(end_dev >= 0, end_dev + base, -1)
+        src_u, dst_u = inverse[:n], inverse[n:]
+        src_dev, dst_dev = end_dev[:n], end_dev[n:]
+        pk_src, pk_dst = oriented("pk_a", "pk_b")
+        by_src, by_dst = oriented("by_a", "by_b")
+        fl_src, fl_dst = oriented("fl_a", "fl_b")
+        # VLANs: codes are inst << 12 | vlan, sorted; a stable sort by row keeps each flow's VLANs in order
+        codes = self.vlan_codes
+        by_inst = np.argsort(cols["inst"])
+        code_rows = by_inst[np.searchsorted(cols["inst"][by_inst], codes >> 12)] if len(codes) else codes
+        order = np.argsort(code_rows, kind="stable")
+        vlan_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(code_rows, minlength=n)[:n] if len(codes) else np.zeros(n, np.int64), out=vlan_ptr[1:])
+        return FlowColumns(
+            texts,
+            {
+                "capture": np.zeros(n, dtype=np.int64),
+                "proto": cols["proto"].astype(np.int64),
+                "src_ip": ip_index[src_u],
+                "src_port": s_port.astype(np.int64) - 1,
+                "dst_ip": ip_index[dst_u],
+                "dst_port": d_port.astype(np.int64) - 1,
+                "first_ns": cols["first"],
+                "last_ns": cols["last"],
+                "packets_src": pk_src,
+                "packets_dst": pk_dst,
+                "bytes_src": by_src,
+                "bytes_dst": by_dst,
+                "tcp_flags_src": fl_src,
+                "tcp_flags_dst": fl_dst,
+                "initiator": cols["how"] + 1,
+                "src_device": src_dev,
+                "dst_device": dst_dev,
+            },  # fmt: skip
+            vlan_ptr,
+            (codes & 4095)[order],
+        )
+
     def flows(self, device_of: Callable[[bytes, int], DeviceId | None], capture: CaptureId) -> list[Flow]:
         """Frozen flows, each endpoint resolved by ``device_of(ip, first_ns)`` (as ``FlowTable.flows``).
 
@@ -634,6 +723,32 @@ class FlowRecords:
                     )
                 )  # fmt: skip
         return out
+
+
+def _unique_rows(ver: U64, hi: U64, lo: U64) -> tuple[I64, I64]:
+    """Distinct (ver, hi, lo) addresses: a representative row of each, and each row's address number."""
+    if len(ver) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    h = _mix(lo * M1 ^ _mix(hi + M2) ^ (ver << np.uint64(56)))
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1).astype(np.int64)
+    rep = first.astype(np.int64)
+    if (ver[rep][inverse] != ver).any() or (hi[rep][inverse] != hi).any() or (lo[rep][inverse] != lo).any():
+        stacked = np.stack((ver, hi, lo), axis=1)  # a 64-bit collision: the exact (slower) way
+        _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+        return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+    return rep, inverse
+
+
+def _owner_at(owners: tuple[tuple[DeviceId, int, int], ...], ts: I64) -> I64:
+    """``Resolution.device_of`` for one address over many times: the index into ``owners`` of the first owner
+    using it at each time, else of the nearest one in time."""
+    first = np.array([o[1] for o in owners], dtype=np.int64)
+    last = np.array([o[2] for o in owners], dtype=np.int64)
+    t = ts[:, None]
+    inside = (first <= t) & (t <= last)
+    near = np.argmin(np.minimum(np.abs(t - first), np.abs(t - last)), axis=1)
+    return cast(I64, np.where(inside.any(axis=1), np.argmax(inside, axis=1), near))
 
 
 def _ip_bytes(ver: int, hi: int, lo: int) -> bytes:

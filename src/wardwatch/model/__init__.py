@@ -3,7 +3,7 @@
 from wardwatch.model.analysis import SCHEMA, Analysis
 from wardwatch.model.capture import CaptureInfo, Skipped
 from wardwatch.model.finding import Finding, Severity
-from wardwatch.model.flow import Edge, Flow, flow_sort_key, proto_name, proto_number
+from wardwatch.model.flow import Edge, Flow, FlowColumns, flow_sort_key, proto_name, proto_number
 from wardwatch.model.inventory import AddressUse, Device, DeviceId, DeviceKind, Evidence
 from wardwatch.model.observation import Attribute, CaptureId, Observation, PacketRef, Subject, SubjectKind
 from wardwatch.model.packet import Arp, Fragment, IpProto, LinkType, Packet, TcpFlag, tcp_flag_names
@@ -23,6 +23,7 @@ __all__ = [
     "Evidence",
     "Finding",
     "Flow",
+    "FlowColumns",
     "Fragment",
     "IpProto",
     "LinkType",

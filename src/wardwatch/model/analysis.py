@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wardwatch.model.capture import CaptureInfo, Skipped
@@ -18,7 +19,8 @@ class Analysis:
 
     captures: tuple[CaptureInfo, ...]
     devices: tuple[Device, ...]
-    flows: tuple[Flow, ...]
+    flows: Sequence[Flow]
+    """A tuple, or ``FlowColumns`` (the fast path's flows as columns, read as a sequence of ``Flow``)."""
     edges: tuple[Edge, ...]
     findings: tuple[Finding, ...]
     skipped: tuple[Skipped, ...]

@@ -9,7 +9,6 @@ device is now known to own are folded into that device (flows follow).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,6 +16,7 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any
 
+import xxhash
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from wardwatch.errors import StoreError
 from wardwatch.model.analysis import Analysis
 from wardwatch.model.capture import CaptureInfo, Skipped
-from wardwatch.model.flow import Edge, Flow, flow_sort_key
+from wardwatch.model.flow import Edge, Flow, FlowColumns, flow_sort_key
 from wardwatch.model.inventory import AddressUse, Device, DeviceId, DeviceKind, Evidence
 from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
@@ -60,8 +60,67 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 def flow_id(f: Flow) -> str:
     """Stable id of a flow: digest of its capture, 5-tuple and first packet time."""
-    key = f"{f.capture}|{f.proto}|{f.src_ip}|{f.src_port}|{f.dst_ip}|{f.dst_port}|{f.first_ns}"
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
+    return _flow_id(f.capture, f.proto, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.first_ns)
+
+
+def _flow_id(
+    capture: str, proto: int, src_ip: str, src_port: int | None, dst_ip: str, dst_port: int | None, first_ns: int
+) -> str:
+    key = f"{capture}|{proto}|{src_ip}|{src_port}|{dst_ip}|{dst_port}|{first_ns}"
+    return xxhash.xxh3_128_hexdigest(key.encode())[:24]
+
+
+FlowRow = tuple[Any, ...]
+"""A flow as the ``flows`` table stores it, without its id (``FLOW_COLUMNS[1:]``)."""
+
+
+def flow_rows(flows: Sequence[Flow]) -> list[FlowRow]:
+    """The rows of ``flows`` (read straight from the columns when they are ``FlowColumns``)."""
+    if not isinstance(flows, FlowColumns):
+        return [
+            (
+                f.capture,
+                f.proto,
+                f.src_ip,
+                f.src_port,
+                f.dst_ip,
+                f.dst_port,
+                f.first_ns,
+                f.last_ns,
+                f.packets_src,
+                f.packets_dst,
+                f.bytes_src,
+                f.bytes_dst,
+                f.tcp_flags_src,
+                f.tcp_flags_dst,
+                f.initiator,
+                ",".join(map(str, f.vlans)),
+                f.src_device,
+                f.dst_device,
+            )  # fmt: skip
+            for f in flows
+        ]
+    c = flows.columns
+    texts = (*flows.texts, None)
+
+    def text(name: str) -> list[Any]:
+        return [texts[i] for i in c[name].tolist()]
+
+    def optional(name: str) -> list[int | None]:
+        return [None if v < 0 else v for v in c[name].tolist()]
+
+    ptr = flows.vlan_ptr.tolist()
+    values = flows.vlan_values.tolist()
+    vlans = ["" if a == b else ",".join(map(str, values[a:b])) for a, b in zip(ptr[:-1], ptr[1:], strict=True)]
+    return list(
+        zip(
+            text("capture"), c["proto"].tolist(), text("src_ip"), optional("src_port"), text("dst_ip"),
+            optional("dst_port"), c["first_ns"].tolist(), c["last_ns"].tolist(), c["packets_src"].tolist(),
+            c["packets_dst"].tolist(), c["bytes_src"].tolist(), c["bytes_dst"].tolist(), c["tcp_flags_src"].tolist(),
+            c["tcp_flags_dst"].tolist(), text("initiator"), vlans, text("src_device"), text("dst_device"),
+            strict=True,
+        )
+    )  # fmt: skip
 
 
 FLOW_COLUMNS = (
@@ -158,9 +217,9 @@ class Store:
                 for cap in analysis.captures:
                     self._put_capture(conn, cap, tool_version, now_ns)
                 self._merge_devices(conn, analysis.devices)
-                by_capture: dict[str, list[Flow]] = defaultdict(list)
-                for f in analysis.flows:
-                    by_capture[f.capture].append(f)
+                by_capture: dict[str, list[FlowRow]] = defaultdict(list)
+                for row in flow_rows(analysis.flows):
+                    by_capture[row[0]].append(row)
                 for cap in analysis.captures:
                     self._replace_flows(conn, cap.id, by_capture.get(cap.id, []))
                     conn.execute(delete(t.skipped).where(t.skipped.c.capture_id == cap.id))
@@ -204,31 +263,23 @@ class Store:
                 values["sha256"] = cap.sha256
             conn.execute(update(t.captures).where(t.captures.c.id == cap.id).values(**values))
 
-    def _replace_flows(self, conn: Connection, capture: CaptureId, flows: Sequence[Flow]) -> None:
+    def _replace_flows(self, conn: Connection, capture: CaptureId, rows: Sequence[FlowRow]) -> None:
         conn.execute(delete(t.flows).where(t.flows.c.capture_id == capture))
         ids: list[str] = []
         seen: set[str] = set()
-        for f in flows:
-            fid = flow_id(f)
+        for r in rows:
+            fid = base = _flow_id(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
             n = 1
             while fid in seen:  # two flows with one key and start time: disambiguate deterministically
-                fid = flow_id(f)[:20] + f"{n:04d}"
+                fid = base[:20] + f"{n:04d}"
                 n += 1
             seen.add(fid)
             ids.append(fid)
         # in primary-key order: the B-tree grows at its end instead of splitting pages everywhere; in slices,
-        # so the rows are never all in memory at once
+        # so the rows are never all in memory twice
         order = sorted(range(len(ids)), key=ids.__getitem__)
         for start in range(0, len(order), INSERT_SLICE):
-            rows = []
-            for k in order[start : start + INSERT_SLICE]:
-                f = flows[k]
-                rows.append((
-                    ids[k], f.capture, f.proto, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.first_ns, f.last_ns,
-                    f.packets_src, f.packets_dst, f.bytes_src, f.bytes_dst, f.tcp_flags_src, f.tcp_flags_dst,
-                    f.initiator, ",".join(map(str, f.vlans)), f.src_device, f.dst_device,
-                ))  # fmt: skip
-            _bulk_insert(conn, t.flows, FLOW_COLUMNS, rows)
+            _bulk_insert(conn, t.flows, FLOW_COLUMNS, [(ids[k], *rows[k]) for k in order[start : start + INSERT_SLICE]])
 
     def _merge_devices(self, conn: Connection, devices: Sequence[Device]) -> None:
         ids = [d.id for d in devices]
