@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from wardwatch.capture import decode, open_capture
 from wardwatch.capture.batch import BatchReader, scan_parts
 from wardwatch.capture.interface import TS_INVALID
-from wardwatch.capture.vector import decode_batch
-from wardwatch.dissect import MalformedPacket, Registry, default_registry
+from wardwatch.capture.vector import Columns, decode_batch
+from wardwatch.dissect import MalformedPacket, Registry, Selector, default_registry
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
 from wardwatch.inventory import FlowTable, InventoryBuilder, Timeouts, build_edges
 from wardwatch.inventory.vflows import (
@@ -328,6 +329,7 @@ class Engine:
         registry = self.registry
         udp_ports, tcp_ports, ip_protos, ethertypes = (np.array(sorted(x), dtype=np.int64) for x in registry.wanted())
         arp_wanted = registry.arp_wanted
+        tested = [(sel, _selector_arrays(sel)) for sel in registry.tested()]
         supported = np.array(sorted(SUPPORTED_LINKTYPES), dtype=np.int32)
         try:
             for batch in reader:
@@ -368,18 +370,12 @@ class Engine:
                     skips.add(FRAGMENT, number)
                 inventory.add_columns(cols, provisional, rows)
                 table.add(cols, usable)
-                proto = cols.proto
-                want = (
-                    (proto == 17)
-                    & (cols.sport >= 0)
-                    & (np.isin(cols.sport, udp_ports) | np.isin(cols.dport, udp_ports))
-                )
-                want |= (
-                    (proto == 6) & (cols.sport >= 0) & (np.isin(cols.sport, tcp_ports) | np.isin(cols.dport, tcp_ports))
-                )
-                want |= np.isin(proto, ip_protos) | np.isin(cols.ethertype, ethertypes)
-                if arp_wanted:
-                    want |= cols.arp
+                want = _selected(cols, udp_ports, tcp_ports, ip_protos, ethertypes, arp_wanted)
+                for sel, arrays in tested:  # selected, and passing the payload test
+                    rows = np.flatnonzero(_selected(cols, *arrays, sel.arp) & usable & ~want)
+                    if len(rows) and sel.payload is not None:
+                        test = sel.payload
+                        want[rows[cols.payload_test(rows, test.offset, test.mask, test.value, test.min_length)]] = True
                 wanted = np.flatnonzero(want & usable)
                 cols.prepare(wanted)
                 for i in wanted.tolist():
@@ -458,6 +454,38 @@ class Engine:
         if error is not None:
             errors.append(error)
         return info, table, skips.result(info.id), errors
+
+
+I64 = npt.NDArray[np.int64]
+
+
+def _selector_arrays(sel: Selector) -> tuple[I64, I64, I64, I64]:
+    """A selector's ports, protocols and ethertypes as sorted arrays (for ``np.isin``)."""
+    return cast(
+        tuple[I64, I64, I64, I64],
+        tuple(
+            np.array(sorted(x), dtype=np.int64) for x in (sel.udp_ports, sel.tcp_ports, sel.ip_protos, sel.ethertypes)
+        ),
+    )
+
+
+def _selected(
+    cols: Columns, udp_ports: I64, tcp_ports: I64, ip_protos: I64, ethertypes: I64, arp: bool
+) -> npt.NDArray[np.bool_]:
+    """Rows of a batch that these ports, protocols, ethertypes (and ARP) select (``Registry.for_packet``)."""
+    proto = cols.proto
+    want = np.zeros(len(cols), dtype=bool)
+    if len(udp_ports):
+        want |= (proto == 17) & (cols.sport >= 0) & (np.isin(cols.sport, udp_ports) | np.isin(cols.dport, udp_ports))
+    if len(tcp_ports):
+        want |= (proto == 6) & (cols.sport >= 0) & (np.isin(cols.sport, tcp_ports) | np.isin(cols.dport, tcp_ports))
+    if len(ip_protos):
+        want |= np.isin(proto, ip_protos)
+    if len(ethertypes):
+        want |= np.isin(cols.ethertype, ethertypes)
+    if arp:
+        want |= cols.arp
+    return want
 
 
 class _ReaderFacts(Protocol):

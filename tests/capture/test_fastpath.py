@@ -11,6 +11,7 @@ import random
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from wardwatch.capture import batch as batch_module
 from wardwatch.capture import decode, open_capture
 from wardwatch.capture.batch import BatchReader
 from wardwatch.capture.vector import FRAGMENT_CODE, decode_batch
+from wardwatch.dissect import PayloadTest
 from wardwatch.engine import Engine
 from wardwatch.errors import CaptureError
 from wardwatch.inventory import native
@@ -204,6 +206,26 @@ def test_packets_built_from_columns_equal_decoded_packets(tmp_path: Path) -> Non
                 assert cols.packet(i) == decode(b.record(i))
                 built += not cols.slow[i]
     assert built > 3000
+
+
+@pytest.mark.parametrize("use_c", [True, False], ids=["C", "numpy"])
+def test_payload_tests_over_columns_match_the_packets(use_c: bool) -> None:
+    """``Columns.payload_test`` says what ``PayloadTest.passes`` says of each decoded packet (the numpy decoder,
+    which has no payload bounds, lets every row pass)."""
+    tests = [PayloadTest(2, 0x80, 0x80, 12), PayloadTest(0, 0xFF, 0x0B), PayloadTest(5, 0x01, 0x00, 40)]
+    checked = 0
+    for b in BatchReader(SAMPLE):
+        cols = decode_batch(b, use_c=use_c)
+        rows = np.arange(len(b), dtype=np.int64)
+        for t in tests:
+            got = cols.payload_test(rows, t.offset, t.mask, t.value, t.min_length)
+            if use_c:
+                expected = [t.passes(decode(b.record(i)).payload) for i in range(len(b))]
+                assert got.tolist() == expected
+                checked += expected.count(False)
+            else:
+                assert got.all()
+    assert checked > 100 or not use_c
 
 
 def test_hard_cases_analyse_identically(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import pytest
 
 from tests.dissect.helpers import udp_packet
-from wardwatch.dissect import Registry, Selector, default_registry
+from wardwatch.dissect import PayloadTest, Registry, Selector, default_registry
 from wardwatch.errors import DissectorRegistrationError
 from wardwatch.model import Observation, Packet, PacketRef
 
@@ -44,3 +44,18 @@ def test_third_party_dissector_registers_the_same_way() -> None:
     assert [d.name for d in reg.for_packet(udp_packet(b"", 40000, 514))] == ["syslog", "also-514"]
     extra = default_registry(extra=[Dummy("hl7", Selector(tcp_ports=frozenset({2575})))], plugins=False)
     assert "hl7" in extra.names
+
+
+def test_payload_tests_keep_packets_a_dissector_cannot_learn_from_away() -> None:
+    reg = default_registry(plugins=False)
+    query = b"\x12\x34\x01\x00" + bytes(8)
+    response = b"\x12\x34\x81\x80" + bytes(8)
+    assert reg.for_packet(udp_packet(query, 40000, 53)) == []
+    assert [d.name for d in reg.for_packet(udp_packet(response, 53, 40000))] == ["dns"]
+    assert [d.name for d in reg.for_packet(udp_packet(b"\x00\x00\x00", 53, 40000))] == ["dns"]  # too short: reported
+    # a plain dissector on the same port still gets the query
+    reg.register(Dummy("dns-log", Selector(udp_ports=frozenset({53}))))
+    assert [d.name for d in reg.for_packet(udp_packet(query, 40000, 53))] == ["dns-log"]
+    assert 53 in reg.wanted()[0] and [s.udp_ports for s in reg.tested()] == [frozenset({53, 5353, 5355})]
+    test = PayloadTest(1, 0xF0, 0x10, min_length=4)
+    assert test.passes(b"\x00\x1f\x00\x00") and not test.passes(b"\x00\x2f\x00\x00") and test.passes(b"\x00\x2f")

@@ -141,6 +141,29 @@ class Columns:
                 payload=bytes(buf[ps:pe]),
             )
 
+    def payload_test(self, rows: I64, offset: int, mask: int, value: int, min_length: int = 0) -> BOOL:
+        """Whether each of ``rows`` has a transport payload with ``payload[offset] & mask == value``; a payload
+        shorter than ``max(min_length, offset + 1)`` passes (the dissectors' ``PayloadTest`` over a batch).
+
+        Rows the C decoder handled are tested in the buffer; the others on their decoded Packet. Without payload
+        bounds (the numpy decoder) every row passes: the test only saves work, the dissector checks again."""
+        out = np.ones(len(rows), dtype=bool)
+        if self.pay_start is None or self.pay_end is None or len(rows) == 0:
+            return out
+        need = max(min_length, offset + 1)
+        fast = ~self.slow[rows]
+        fr = rows[fast]
+        start, end = self.pay_start[fr], self.pay_end[fr]
+        long = (end - start) >= need
+        pos = self.batch.start[fr[long]] + start[long] + offset
+        got = np.ones(len(fr), dtype=bool)
+        got[long] = (np.frombuffer(self.batch.buf, dtype=np.uint8)[pos] & mask) == value
+        out[fast] = got
+        for k in np.flatnonzero(~fast).tolist():
+            payload = self.packet(int(rows[k])).payload
+            out[k] = len(payload) < need or payload[offset] & mask == value
+        return out
+
 
 def _field(mat: npt.NDArray[np.uint8], offset: int, fmt: str) -> npt.NDArray[np.generic]:
     """A zero-copy view of the big-endian field at ``offset`` of every row (``fmt``: ``>u2``, ``>u4``, ``>u8``)."""

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from wardwatch.dissect.interface import MalformedPacket, Selector, observe
+from wardwatch.dissect.interface import MalformedPacket, PayloadTest, Selector, observe
 from wardwatch.dissect.wire import read_name
 from wardwatch.model.addr import ip_str
 from wardwatch.model.observation import Attribute, Observation, PacketRef, SubjectKind
@@ -25,6 +25,8 @@ TYPE_PTR = 12
 TYPE_AAAA = 28
 MDNS_PORT = 5353
 LLMNR_PORT = 5355
+#: Responses only (the QR bit): a query names what somebody looks for, not who anybody is.
+RESPONSE = PayloadTest(2, 0x80, 0x80, min_length=12)
 #: More records than this in one message is not a real answer (cap on work per packet).
 MAX_RECORDS = 512
 
@@ -138,13 +140,13 @@ class DnsDissector:
     """Address-to-name facts from DNS, mDNS and LLMNR responses."""
 
     name = "dns"
-    selector = Selector(udp_ports=frozenset({53, MDNS_PORT, LLMNR_PORT}))
+    selector = Selector(udp_ports=frozenset({53, MDNS_PORT, LLMNR_PORT}), payload=RESPONSE)
 
     def dissect(self, packet: Packet, ref: PacketRef) -> list[Observation]:
         """Hostname observations about the addresses named in a response."""
         data = packet.payload
-        if len(data) >= 12 and not data[2] & 0x80:
-            return []  # a query names what somebody looks for, not who anybody is (checked before parsing)
+        if not RESPONSE.passes(data):
+            return []  # a query (when offered anyway): checked before parsing
         msg = parse_message(data)
         if not msg.is_response or msg.rcode:
             return []

@@ -22,8 +22,28 @@ class MalformedPacket(WardwatchError):  # noqa: N818 - reads as what the packet 
 
 
 @dataclass(frozen=True, slots=True)
+class PayloadTest:
+    """A test of one payload byte that every packet a dissector can learn from passes (``payload[offset] & mask
+    == value``); packets that fail it are not offered, which the fast path decides for whole batches at once.
+    Payloads shorter than ``min_length`` (or too short to have the byte) are offered whatever: the dissector
+    reports them."""
+
+    offset: int
+    mask: int
+    value: int
+    min_length: int = 0
+
+    def passes(self, payload: bytes) -> bool:
+        """Whether a packet with this payload is offered."""
+        if len(payload) < max(self.min_length, self.offset + 1):
+            return True
+        return payload[self.offset] & self.mask == self.value
+
+
+@dataclass(frozen=True, slots=True)
 class Selector:
-    """What a dissector wants to see. A packet matching any of the fields is offered to it."""
+    """What a dissector wants to see. A packet matching any of the fields is offered to it (when it passes
+    ``payload``, if set)."""
 
     udp_ports: frozenset[int] = frozenset()
     """Either the source or the destination port."""
@@ -31,6 +51,7 @@ class Selector:
     ethertypes: frozenset[int] = frozenset()
     ip_protos: frozenset[int] = frozenset()
     arp: bool = False
+    payload: PayloadTest | None = None
 
 
 class Dissector(Protocol):

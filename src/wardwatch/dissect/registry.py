@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from wardwatch.dissect.arp import ArpDissector
 from wardwatch.dissect.dhcp import DhcpDissector, Dhcpv6Dissector
 from wardwatch.dissect.dns import DnsDissector
-from wardwatch.dissect.interface import Dissector
+from wardwatch.dissect.interface import Dissector, Selector
 from wardwatch.dissect.nbns import NbnsDissector
 from wardwatch.dissect.ndp import NdpDissector
 from wardwatch.errors import DissectorRegistrationError
@@ -41,6 +41,7 @@ class Registry:
         self._ethertype: dict[int, list[Dissector]] = {}
         self._ip_proto: dict[int, list[Dissector]] = {}
         self._arp: list[Dissector] = []
+        self._tests = False
 
     def register(self, dissector: Dissector) -> None:
         """Add ``dissector``; raises ``DissectorRegistrationError`` if its name is taken or it selects nothing."""
@@ -63,6 +64,7 @@ class Registry:
             self._ip_proto.setdefault(proto, []).append(dissector)
         if sel.arp:
             self._arp.append(dissector)
+        self._tests = self._tests or sel.payload is not None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -74,13 +76,24 @@ class Registry:
         return self._by_name[name]
 
     def wanted(self) -> tuple[frozenset[int], frozenset[int], frozenset[int], frozenset[int]]:
-        """(UDP ports, TCP ports, IP protocols, ethertypes) any dissector selects; ARP is wanted when ``arp_wanted``."""
-        return (frozenset(self._udp), frozenset(self._tcp), frozenset(self._ip_proto), frozenset(self._ethertype))
+        """(UDP ports, TCP ports, IP protocols, ethertypes) that dissectors without a payload test select; ARP is
+        wanted when ``arp_wanted``. The selectors with a payload test are in ``tested``."""
+        plain = [d.selector for d in self._by_name.values() if d.selector.payload is None]
+        return (
+            frozenset(p for s in plain for p in s.udp_ports),
+            frozenset(p for s in plain for p in s.tcp_ports),
+            frozenset(p for s in plain for p in s.ip_protos),
+            frozenset(e for s in plain for e in s.ethertypes),
+        )
 
     @property
     def arp_wanted(self) -> bool:
-        """Some dissector wants ARP messages."""
-        return bool(self._arp)
+        """Some dissector without a payload test wants ARP messages."""
+        return any(d.selector.payload is None for d in self._arp)
+
+    def tested(self) -> list[Selector]:
+        """The selectors that come with a payload test (distinct, in registration order)."""
+        return list(dict.fromkeys(d.selector for d in self._by_name.values() if d.selector.payload is not None))
 
     def for_packet(self, packet: Packet) -> list[Dissector]:
         """The dissectors that want ``packet`` (each at most once, in registration order)."""
@@ -102,6 +115,8 @@ class Registry:
             found += self._ethertype[packet.ethertype]
         if len(found) > 1:
             found = list(dict.fromkeys(found))
+        if found and self._tests:
+            found = [d for d in found if d.selector.payload is None or d.selector.payload.passes(packet.payload)]
         return found
 
 

@@ -92,8 +92,15 @@ def _edges_of_columns(flows: FlowColumns) -> list[Edge]:
     columns = (g_src, g_dst, g_proto, g_port, count, packets, size, first, last)
     return [
         Edge(
-            src_device=DeviceId(texts[src]), dst_device=DeviceId(texts[dst]), proto=proto,
-            port=None if port < 0 else port, flows=n, packets=pk, bytes=by, first_ns=fi, last_ns=la,
+            src_device=DeviceId(texts[src]),
+            dst_device=DeviceId(texts[dst]),
+            proto=proto,
+            port=None if port < 0 else port,
+            flows=n,
+            packets=pk,
+            bytes=by,
+            first_ns=fi,
+            last_ns=la,
         )  # fmt: skip
         for src, dst, proto, port, n, pk, by, fi, la in zip(*(col[final].tolist() for col in columns), strict=True)
     ]
