@@ -24,7 +24,7 @@ from wardwatch.capture.interface import TS_INVALID
 from wardwatch.capture.vector import Columns, decode_batch
 from wardwatch.dissect import MalformedPacket, Registry, Selector, default_registry
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
-from wardwatch.inventory import FlowTable, InventoryBuilder, Timeouts, build_edges
+from wardwatch.inventory import FlowTable, InventoryBuilder, Timeouts, build_edges, preload_registry
 from wardwatch.inventory.vflows import (
     CFlowTable,
     FlowRecords,
@@ -235,6 +235,7 @@ class Engine:
         try:
             with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
                 futures = [pool.submit(_worker, index, os.fspath(path)) for index, path in enumerate(paths)]
+                preload_registry()  # serial work of the resolution, done while the workers read
                 for path, future in zip(paths, futures, strict=True):
                     outcome = future.result()
                     if progress is not None and not isinstance(outcome, CaptureError):
@@ -264,7 +265,9 @@ class Engine:
         _WORKER_ENGINE = self
         try:
             with ProcessPoolExecutor(max_workers=len(scan.parts), mp_context=context) as pool:
-                results = list(pool.map(_part_worker, [(name, *part) for part in scan.parts]))
+                mapped = pool.map(_part_worker, [(name, *part) for part in scan.parts])
+                preload_registry()
+                results = list(mapped)
         finally:
             _WORKER_ENGINE = None
         capture = CaptureId(scan.digest.split(":", 1)[1][:16])

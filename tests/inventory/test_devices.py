@@ -119,3 +119,17 @@ def test_rename_of_provisional_capture_ids() -> None:
 def test_resolution_is_deterministic() -> None:
     frames = [frame(HOST, ROUTER, "10.0.0.5", "10.0.0.1"), frame(PUMP, HOST, "10.0.0.6", "10.0.0.5", ttl=128)]
     assert build(*frames).resolve().devices == build(*frames).resolve().devices
+
+
+def test_vendor_lookup_per_registered_prefix() -> None:
+    """OUIs and the 36-bit IABs inside 00:50:C2 resolve like netaddr does per address (the cache is per prefix)."""
+    from netaddr import EUI
+
+    from wardwatch.inventory.oui import vendor_of
+
+    for text in ("00-50-C2-00-1F-FF", "00-50-C2-00-2F-01", "00-09-0F-AA-BB-CC", "00-1A-FA-24-0A-01"):
+        eui = EUI(text)
+        expected = str(eui.iab.registration().org) if eui.is_iab() else str(eui.oui.registration().org)
+        assert vendor_of(bytes.fromhex(text.replace("-", ""))) == " ".join(expected.split())
+    assert vendor_of(bytes.fromhex("0050C2001FFF")) != vendor_of(bytes.fromhex("0050C2002FFF"))
+    assert vendor_of(bytes.fromhex("020000000001")) is None  # locally administered

@@ -6,13 +6,15 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from enum import IntEnum, StrEnum
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.console import Console
 
 from wardwatch.errors import StoreError
-from wardwatch.store import Store
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported by the commands that use it: `analyze --no-store` starts faster
+    from wardwatch.store import Store
 
 
 class Exit(IntEnum):
@@ -84,6 +86,8 @@ def console_for(fh: TextIO) -> Console:
 @contextlib.contextmanager
 def open_store(db: str, create: bool = False) -> Iterator[Store]:
     """Open the store (readers never create one) or exit with code 3 and a one-line reason."""
+    from wardwatch.store import Store
+
     try:
         store = Store.open(db, create=create)
     except StoreError as exc:

@@ -3,5 +3,6 @@
 from wardwatch.inventory.commmap import build_edges
 from wardwatch.inventory.devices import InventoryBuilder, Resolution
 from wardwatch.inventory.flows import FlowTable, Timeouts
+from wardwatch.inventory.oui import preload_registry
 
-__all__ = ["FlowTable", "InventoryBuilder", "Resolution", "Timeouts", "build_edges"]
+__all__ = ["FlowTable", "InventoryBuilder", "Resolution", "Timeouts", "build_edges", "preload_registry"]

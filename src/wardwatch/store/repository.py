@@ -150,6 +150,13 @@ def _bulk_insert(conn: Connection, table: Any, names: Sequence[str], rows: Seque
     conn.exec_driver_sql(sql, list(rows))
 
 
+def _insert_dicts(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows given as dicts with the same keys, through ``_bulk_insert``."""
+    if rows:
+        names = list(rows[0])
+        _bulk_insert(conn, table, names, [tuple(r[n] for n in names) for r in rows])
+
+
 def _vlan_col(vlan: int | None) -> int:
     return 0 if vlan is None else vlan
 
@@ -310,8 +317,7 @@ class Store:
                 )
             else:
                 self._widen_device(conn, d.id, d.first_ns, d.last_ns, d.router, d.via, row)
-        for chunk in _chunks(new_rows):
-            conn.execute(insert(t.devices), list(chunk))
+        _insert_dicts(conn, t.devices, new_rows)
         self._merge_children(conn, [(d.id, d) for d in devices])
         self._refresh_vendor(conn, ids)
 
@@ -358,11 +364,12 @@ class Store:
             for v in d.vlans:
                 if (dev, v) not in vlan_old:
                     vlan_new.add((dev, v))
+            name_conf: dict[str, float] = {}
+            for e in d.evidence:
+                if e.attribute == "hostname" and e.confidence > name_conf.get(e.value, 0.0):
+                    name_conf[e.value] = e.confidence
             for name in d.hostnames:
-                conf = max(
-                    (e.confidence for e in d.evidence if e.attribute == "hostname" and e.value == name),
-                    default=0.0,
-                )
+                conf = name_conf.get(name, 0.0)
                 key2 = (dev, name)
                 best = max(host_new.get(key2, -1.0), host_old.get(key2, -1.0))
                 if conf > best:
@@ -379,8 +386,7 @@ class Store:
                 if k in old_keys:
                     cond = [getattr(table.c, name) == value for name, value in zip(keys, k, strict=True)]
                     conn.execute(update(table).where(*cond).values(**{c: v for c, v in r.items() if c not in keys}))
-            for chunk in _chunks(fresh):
-                conn.execute(insert(table), list(chunk))
+            _insert_dicts(conn, table, fresh)
 
         changed_addr = {k: r for k, r in addr_new.items() if _addr_row(addr_old.get(k)) != r}
         upsert(t.device_addresses, ("device_id", "ip", "vlan"), changed_addr, addr_old)
