@@ -145,7 +145,7 @@ class Engine:
         if split is not None:
             outcomes: Iterable[FileOutcome] = [split]
         elif fast and jobs > 1 and len(paths) > 1:
-            outcomes = self._parallel(paths, jobs, progress)
+            outcomes = self._parallel(paths, jobs, progress, inventory)
         else:
             outcomes = (self._one_file(index, path, inventory, progress, fast) for index, path in enumerate(paths))
         for index, outcome in enumerate(outcomes):
@@ -226,21 +226,46 @@ class Engine:
         return info, table, skips, file_errors, target if own else None
 
     def _parallel(
-        self, paths: list[str | os.PathLike[str]], jobs: int, progress: ProgressCallback | None
+        self,
+        paths: list[str | os.PathLike[str]],
+        jobs: int,
+        progress: ProgressCallback | None,
+        inventory: InventoryBuilder,
     ) -> Iterator[FileOutcome]:
-        """Analyse files in worker processes; yield their outcomes in file order."""
+        """Analyse files over ``jobs`` processes; yield their outcomes in file order.
+
+        The calling process is one of the ``jobs``: it reads the first file straight into ``inventory`` (that
+        file's results never cross a process boundary), then takes over files no worker has started yet, from
+        the last one back, while ``jobs - 1`` worker processes take them from the front.
+        """
         global _WORKER_ENGINE
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         _WORKER_ENGINE = self
         try:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
-                futures = [pool.submit(_worker, index, os.fspath(path)) for index, path in enumerate(paths)]
-                preload_registry()  # serial work of the resolution, done while the workers read
-                for path, future in zip(paths, futures, strict=True):
+            with ProcessPoolExecutor(max_workers=min(jobs - 1, len(paths) - 1), mp_context=context) as pool:
+                futures = {i: pool.submit(_worker, i, os.fspath(p)) for i, p in enumerate(paths) if i > 0}
+                yield self._one_file(0, paths[0], inventory, progress, fast=True)
+                taken: dict[int, FileOutcome] = {}
+                for index in range(1, len(paths)):
+                    if index in taken:
+                        yield taken.pop(index)
+                        continue
+                    future = futures.pop(index)
+                    while not future.done():  # help: take the last file not yet started, if there is one
+                        spare = next((i for i in sorted(futures, reverse=True) if futures[i].cancel()), None)
+                        if spare is None:
+                            break
+                        del futures[spare]
+                        taken[spare] = self._one_file(spare, paths[spare], None, progress, fast=True)
+                    if index in taken:
+                        yield taken.pop(index)
+                        continue
+                    if not future.done():
+                        preload_registry()  # serial work of the resolution, done while the workers read
                     outcome = future.result()
                     if progress is not None and not isinstance(outcome, CaptureError):
                         info = outcome[0]
-                        progress(os.fspath(path), info.size, info.size, info.packets)
+                        progress(os.fspath(paths[index]), info.size, info.size, info.packets)
                     yield outcome
         finally:
             _WORKER_ENGINE = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -386,7 +387,7 @@ def test_random_conversations_accumulate_alike(tmp_path: Path, packets: list[tup
     same_analysis([write_pcap(tmp_path / "random.pcap", frames)])
 
 
-def test_parallel_analysis_equals_serial(tmp_path: Path) -> None:
+def test_parallel_analysis_equals_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files analysed in worker processes and merged in file order: exactly the serial result."""
     paths = [
         SAMPLE,
@@ -396,10 +397,26 @@ def test_parallel_analysis_equals_serial(tmp_path: Path) -> None:
         *CAPTURES[:6],
     ]
     serial = Engine().analyze(paths)
-    parallel = Engine().analyze(paths, jobs=2)
-    assert parallel.analysis == serial.analysis
-    assert [str(e) for e in parallel.errors] == [str(e) for e in serial.errors]
     assert len(serial.errors) >= 1
+    # jobs=2: this process and one worker (this process takes files from the back while the worker reads);
+    # a missing first file: this process's own file fails, the rest still merges in file order
+    here: list[int] = []  # files this process read itself (the workers' calls happen in their own copies)
+    one_file = Engine._one_file
+
+    def spy(self: Engine, index: int, *args: Any, **kwargs: Any) -> Any:
+        here.append(index)
+        return one_file(self, index, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "_one_file", spy)
+    for files, jobs in ((paths, 2), (paths, 3), (paths[2:], 2)):
+        expected = serial if files is paths else Engine().analyze(files)
+        here.clear()
+        parallel = Engine().analyze(files, jobs=jobs)
+        assert parallel.analysis == expected.analysis, jobs
+        assert [str(e) for e in parallel.errors] == [str(e) for e in expected.errors]
+        assert here[0] == 0 and len(here) < len(files), here  # the first file here, most elsewhere
+        if (files, jobs) == (paths, 2):
+            assert max(here) == len(files) - 1, here  # files nobody had started were taken from the back
 
 
 def test_one_file_split_across_workers_equals_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
