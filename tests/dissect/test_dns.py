@@ -13,7 +13,7 @@ from generate_ward import dns_answer, dns_name, dns_query, mdns_announce
 from tests.dissect.helpers import REF, udp_packet
 from wardwatch.dissect.dns import DnsDissector, parse_message, reverse_name_ip
 from wardwatch.dissect.interface import MalformedPacket
-from wardwatch.dissect.wire import read_name
+from wardwatch.dissect.wire import MAX_LABELS, NameCache, label_text, read_name
 
 
 def pairs(out: list) -> set[tuple[str, str, str, float]]:  # type: ignore[type-arg]
@@ -93,10 +93,61 @@ def test_dns_fuzz_mutated_answer(noise: bytes, at: int) -> None:
 @given(st.binary(min_size=12, max_size=200), st.integers(min_value=0, max_value=199))
 def test_name_cache_gives_the_same_names(data: bytes, pos: int) -> None:
     """Reading names through a per-message cache gives exactly what reading them afresh gives."""
-    cache: dict[int, str] = {}
+    cache: NameCache = {}
     for start in (pos, 12, pos // 2, pos):
         try:
             fresh = read_name(data, start)
         except MalformedPacket:
             continue
         assert read_name(data, start, cache) == fresh
+
+
+def reference_read_name(data: bytes, pos: int) -> tuple[str, int]:
+    """RFC 1035 §4.1.4 name reading, label by label, the plain way (no cache, no joined fast path)."""
+    labels: list[str] = []
+    end: int | None = None
+    jumps = 0
+    while True:
+        if pos >= len(data):
+            raise MalformedPacket("past the end")
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if pos + 1 >= len(data):
+                raise MalformedPacket("pointer cut short")
+            end = pos + 2 if end is None else end
+            jumps += 1
+            pos = ((length & 0x3F) << 8) | data[pos + 1]
+            if jumps > MAX_LABELS or pos >= len(data):
+                raise MalformedPacket("loop")
+            continue
+        if length & 0xC0:
+            raise MalformedPacket("label type")
+        if length == 0:
+            return ".".join(labels), (end if end is not None else pos + 1)
+        if pos + 1 + length > len(data):
+            raise MalformedPacket("label cut short")
+        labels.append(label_text(data[pos + 1 : pos + 1 + length]))
+        pos += 1 + length
+        if len(labels) > MAX_LABELS:
+            raise MalformedPacket("too many labels")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.binary(min_size=1, max_size=6) | st.sampled_from([b"a.b", b"x\\y", b"host7", b"\x00\xff"]), max_size=5),
+    st.binary(max_size=40),
+    st.integers(min_value=0, max_value=60),
+)
+def test_names_read_as_the_reference_reads_them(labels: list[bytes], noise: bytes, pos: int) -> None:
+    """Well-formed names (escapes, dots in labels) and random bytes: the same text, end and errors."""
+    name = b"".join(bytes([len(x)]) + x for x in labels) + b"\x00"
+    for data, start in ((name, 0), (name + b"\xc0\x00", len(name)), (noise + name, pos % (len(noise) + 1))):
+        try:
+            expected: tuple[str, int] | None = reference_read_name(data, start)
+        except MalformedPacket:
+            expected = None
+        try:
+            got: tuple[str, int] | None = read_name(data, start)
+        except MalformedPacket:
+            got = None
+        assert got == expected

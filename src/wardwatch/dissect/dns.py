@@ -11,10 +11,10 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from wardwatch.dissect.interface import MalformedPacket, PayloadTest, Selector, observe
-from wardwatch.dissect.wire import read_name
+from wardwatch.dissect.wire import NameCache, read_name
 from wardwatch.model.addr import ip_str
 from wardwatch.model.observation import Attribute, Observation, PacketRef, SubjectKind
 from wardwatch.model.packet import Packet
@@ -31,8 +31,7 @@ RESPONSE = PayloadTest(2, 0x80, 0x80, min_length=12)
 MAX_RECORDS = 512
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One resource record: owner name, type, class (cache-flush bit masked) and raw rdata position."""
 
     name: str
@@ -42,8 +41,7 @@ class Record:
     rdata_len: int
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """A parsed DNS message: header fields, question names and all resource records."""
 
     ident: int
@@ -72,7 +70,7 @@ def parse_message(data: bytes) -> Message:
         raise MalformedPacket(f"DNS message claims {qd + an + ns + ar} entries")
     pos = 12
     questions = []
-    names: dict[int, str] = {}
+    names: NameCache = {}
     for _ in range(qd):
         name, pos = read_name(data, pos, names)
         if pos + 4 > len(data):

@@ -8,38 +8,42 @@ from wardwatch.dissect.interface import MalformedPacket
 MAX_LABELS = 128
 
 
-def read_name(data: bytes, pos: int, cache: dict[int, str] | None = None) -> tuple[str, int]:
+NameCache = dict[int, tuple[bytes, ...]]
+"""Labels of the names of one message by the offset they start at (see ``read_name``)."""
+
+
+def read_name(data: bytes, pos: int, cache: NameCache | None = None) -> tuple[str, int]:
     """Read a possibly compressed domain name at ``pos``.
 
     Returns the dotted name (no trailing dot; non-printable bytes escaped as ``\\DDD``) and the position just
     after the name in the original place. Raises ``MalformedPacket`` on truncation or pointer loops.
-    ``cache`` (one per message) remembers names by the offset they start at, so compression pointers to a
-    name already read cost a lookup.
+    ``cache`` (one per message) remembers the labels of names by the offset they start at, so compression
+    pointers to a name already read cost a lookup.
     """
-    labels: list[str] = []
+    labels: list[bytes] = []
     end: int | None = None
     jumps = 0
+    size = len(data)
     marks: list[tuple[int, int]] = []  # (offset, labels read before it): what to remember in the cache
     while True:
         if cache is not None:
             # only after a pointer: there the end of the name in place is already known
             known = cache.get(pos) if end is not None else None
             if known is not None:
-                if known:
-                    labels.append(known)
+                labels += known
                 break
             marks.append((pos, len(labels)))
-        if pos >= len(data):
+        if pos >= size:
             raise MalformedPacket("DNS name runs past the end of the message")
         length = data[pos]
-        if length & 0xC0 == 0xC0:
-            if pos + 1 >= len(data):
+        if length >= 0xC0:
+            if pos + 1 >= size:
                 raise MalformedPacket("DNS compression pointer cut short")
             if end is None:
                 end = pos + 2
             target = ((length & 0x3F) << 8) | data[pos + 1]
             jumps += 1
-            if jumps > MAX_LABELS or target >= len(data):
+            if jumps > MAX_LABELS or target >= size:
                 raise MalformedPacket("DNS compression pointer loop or out of range")
             pos = target
             continue
@@ -48,21 +52,30 @@ def read_name(data: bytes, pos: int, cache: dict[int, str] | None = None) -> tup
         pos += 1
         if length == 0:
             break
-        if pos + length > len(data):
+        if pos + length > size:
             raise MalformedPacket("DNS label runs past the end of the message")
-        labels.append(label_text(data[pos : pos + length]))
+        labels.append(data[pos : pos + length])
         pos += length
         if len(labels) > MAX_LABELS:
             raise MalformedPacket("DNS name has too many labels")
-    name = ".".join(labels)
     if cache is not None:
         for at, before in marks:  # the name starting at an offset is the labels read from there on
-            cache[at] = ".".join(labels[before:])
-    return name, (end if end is not None else pos)
+            cache[at] = tuple(labels[before:])
+    return name_text(labels), (end if end is not None else pos)
+
+
+def name_text(labels: list[bytes]) -> str:
+    """Labels as one dotted name, escaped as ``label_text`` escapes each label."""
+    joined = b".".join(labels)
+    # the usual case, in two C calls: printable, and no dot but the separators
+    if labels and not joined.translate(None, _PLAIN_OR_DOT) and joined.count(b".") == len(labels) - 1:
+        return joined.decode("ascii")
+    return ".".join(map(label_text, labels))
 
 
 #: Bytes a label may hold without escaping: printable ASCII except the dot and the backslash.
 _PLAIN = bytes(b for b in range(0x21, 0x7F) if b not in (0x2E, 0x5C))
+_PLAIN_OR_DOT = _PLAIN + b"."
 
 
 def label_text(raw: bytes) -> str:
