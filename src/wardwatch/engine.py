@@ -24,7 +24,7 @@ from wardwatch.capture.interface import TS_INVALID
 from wardwatch.capture.vector import Columns, decode_batch
 from wardwatch.dissect import MalformedPacket, Registry, Selector, default_registry
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
-from wardwatch.inventory import FlowTable, InventoryBuilder, Timeouts, build_edges, preload_registry
+from wardwatch.inventory import FlowTable, InventoryBuilder, MapEdges, Timeouts, preload_registry
 from wardwatch.inventory.vflows import (
     CFlowTable,
     FlowRecords,
@@ -178,12 +178,11 @@ class Engine:
                 objects += table.flows(resolution.device_of, capture_id)
             objects.sort(key=flow_sort_key)
             flows = tuple(objects)
-        edges = build_edges(flows)
         analysis = Analysis(
             captures=tuple(captures),
             devices=resolution.devices,
             flows=flows,
-            edges=tuple(edges),
+            edges=MapEdges(flows),
             findings=(),
             skipped=tuple(skipped),
             errors=tuple(str(e) for e in errors),

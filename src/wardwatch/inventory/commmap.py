@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
 
 import numpy as np
 
@@ -41,6 +42,52 @@ def build_edges(flows: Iterable[Flow]) -> list[Edge]:
             if f.last_ns > a[4]:
                 a[4] = f.last_ns
     return _sorted_edges(acc)
+
+
+class MapEdges(Sequence[Edge]):
+    """The edges of ``flows``, built when first read: a run that only stores its flows (map edges are derived
+    from the stored flows when they are read back) never pays for them. Compares equal to any sequence of the
+    same edges."""
+
+    __slots__ = ("_edges", "_flows")
+
+    def __init__(self, flows: Sequence[Flow]) -> None:
+        self._flows: Sequence[Flow] | None = flows
+        self._edges: tuple[Edge, ...] | None = None
+
+    def _built(self) -> tuple[Edge, ...]:
+        if self._edges is None:
+            assert self._flows is not None
+            self._edges = tuple(build_edges(self._flows))
+            self._flows = None
+        return self._edges
+
+    @overload
+    def __getitem__(self, index: int) -> Edge: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Edge, ...]: ...
+    def __getitem__(self, index: int | slice) -> Edge | tuple[Edge, ...]:
+        return self._built()[index]
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+    def __iter__(self) -> Iterator[Edge]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MapEdges):
+            other = other._built()
+        return isinstance(other, Sequence) and self._built() == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._built())
+
+    def __repr__(self) -> str:
+        return f"MapEdges({self._built()!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (self._built(),))
 
 
 def _sorted_edges(acc: dict[EdgeKey, list[int]]) -> list[Edge]:

@@ -21,7 +21,8 @@ class Analysis:
     devices: tuple[Device, ...]
     flows: Sequence[Flow]
     """A tuple, or ``FlowColumns`` (the fast path's flows as columns, read as a sequence of ``Flow``)."""
-    edges: tuple[Edge, ...]
+    edges: Sequence[Edge]
+    """A tuple, or the engine's ``MapEdges`` (built from the flows when first read)."""
     findings: tuple[Finding, ...]
     skipped: tuple[Skipped, ...]
     errors: tuple[str, ...] = ()
