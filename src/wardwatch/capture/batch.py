@@ -46,8 +46,11 @@ except ImportError:  # pragma: no cover - exercised on machines without a compil
     c_walk = None
 
 #: Bytes read from the file per step (records spanning a step boundary are carried over). Batches hold the
-#: complete records of one window, so this sets the batch size too: ~45k packets of a typical capture.
-CHUNK = 32 * 1024 * 1024
+#: complete records of one window, so this sets the batch size too: ~5,800 packets of a typical capture. Small
+#: enough that the window is still in the CPU cache when it is hashed, walked and decoded after the copy
+#: (measured on the benchmark: 4 MiB is ~17 % faster than 32 MiB, more so with two processes sharing memory
+#: bandwidth); large enough that per-batch overhead stays small.
+CHUNK = 4 * 1024 * 1024
 #: Records per batch at most.
 BATCH = 65536
 #: Spare bytes after the data in the window, so fixed-width row gathers never run off its end.
