@@ -354,9 +354,8 @@ class Engine:
         last_ns: int | None = None
         error: CaptureError | None = None
         registry = self.registry
-        udp_ports, tcp_ports, ip_protos, ethertypes = (np.array(sorted(x), dtype=np.int64) for x in registry.wanted())
-        arp_wanted = registry.arp_wanted
-        tested = [(sel, _selector_arrays(sel)) for sel in registry.tested()]
+        plain = _Tables.of(*registry.wanted(), registry.arp_wanted)
+        tested = [(sel, _Tables.of_selector(sel)) for sel in registry.tested()]
         supported = np.array(sorted(SUPPORTED_LINKTYPES), dtype=np.int32)
         try:
             for batch in reader:
@@ -364,7 +363,11 @@ class Engine:
                 packets += n
                 total_bytes += int(batch.wirelen.sum())
                 ts_ok = batch.ts != TS_INVALID
-                link_ok = np.isin(batch.linktype, supported)
+                link = batch.linktype
+                if n and (link == link[0]).all():  # the usual batch: one link type (np.isin costs more)
+                    link_ok = np.full(n, int(link[0]) in SUPPORTED_LINKTYPES)
+                else:
+                    link_ok = np.isin(link, supported)
                 usable = ts_ok & link_ok
                 if not ts_ok.all():
                     for number in batch.number[~ts_ok].tolist():
@@ -397,9 +400,9 @@ class Engine:
                     skips.add(FRAGMENT, number)
                 inventory.add_columns(cols, provisional, rows)
                 table.add(cols, usable)
-                want = _selected(cols, udp_ports, tcp_ports, ip_protos, ethertypes, arp_wanted)
-                for sel, arrays in tested:  # selected, and passing the payload test
-                    rows = np.flatnonzero(_selected(cols, *arrays, sel.arp) & usable & ~want)
+                want = _selected(cols, plain)
+                for sel, tables in tested:  # selected, and passing the payload test
+                    rows = np.flatnonzero(_selected(cols, tables) & usable & ~want)
                     if len(rows) and sel.payload is not None:
                         test = sel.payload
                         want[rows[cols.payload_test(rows, test.offset, test.mask, test.value, test.min_length)]] = True
@@ -483,34 +486,50 @@ class Engine:
         return info, table, skips.result(info.id), errors
 
 
-I64 = npt.NDArray[np.int64]
+BOOL = npt.NDArray[np.bool_]
 
 
-def _selector_arrays(sel: Selector) -> tuple[I64, I64, I64, I64]:
-    """A selector's ports, protocols and ethertypes as sorted arrays (for ``np.isin``)."""
-    return cast(
-        tuple[I64, I64, I64, I64],
-        tuple(
-            np.array(sorted(x), dtype=np.int64) for x in (sel.udp_ports, sel.tcp_ports, sel.ip_protos, sel.ethertypes)
-        ),
-    )
+@dataclass(frozen=True)
+class _Tables:
+    """What a selector selects, as lookup tables over ``value + 1`` (-1, "absent", falls on the False slot 0;
+    any value past the table clips onto its False last slot): one gather per column instead of ``np.isin``."""
+
+    udp: BOOL
+    tcp: BOOL
+    proto: BOOL
+    ethertype: BOOL
+    arp: bool
+
+    @classmethod
+    def of(
+        cls, udp: Iterable[int], tcp: Iterable[int], protos: Iterable[int], ethertypes: Iterable[int], arp: bool
+    ) -> _Tables:
+        def table(values: Iterable[int], size: int) -> BOOL:
+            t = np.zeros(size + 2, dtype=bool)
+            t[[v + 1 for v in values if 0 <= v < size]] = True
+            return t
+
+        return cls(table(udp, 65536), table(tcp, 65536), table(protos, 256), table(ethertypes, 65536), arp)
+
+    @classmethod
+    def of_selector(cls, sel: Selector) -> _Tables:
+        return cls.of(sel.udp_ports, sel.tcp_ports, sel.ip_protos, sel.ethertypes, sel.arp)
 
 
-def _selected(
-    cols: Columns, udp_ports: I64, tcp_ports: I64, ip_protos: I64, ethertypes: I64, arp: bool
-) -> npt.NDArray[np.bool_]:
+def _selected(cols: Columns, tables: _Tables) -> BOOL:
     """Rows of a batch that these ports, protocols, ethertypes (and ARP) select (``Registry.for_packet``)."""
+
+    def hit(table: BOOL, column: npt.NDArray[np.int32]) -> BOOL:
+        return cast(BOOL, np.take(table, column.astype(np.int64) + 1, mode="clip"))
+
     proto = cols.proto
-    want = np.zeros(len(cols), dtype=bool)
-    if len(udp_ports):
-        want |= (proto == 17) & (cols.sport >= 0) & (np.isin(cols.sport, udp_ports) | np.isin(cols.dport, udp_ports))
-    if len(tcp_ports):
-        want |= (proto == 6) & (cols.sport >= 0) & (np.isin(cols.sport, tcp_ports) | np.isin(cols.dport, tcp_ports))
-    if len(ip_protos):
-        want |= np.isin(proto, ip_protos)
-    if len(ethertypes):
-        want |= np.isin(cols.ethertype, ethertypes)
-    if arp:
+    want = hit(tables.proto, proto) | hit(tables.ethertype, cols.ethertype)
+    ported = cols.sport >= 0
+    if tables.udp.any():
+        want |= (proto == 17) & ported & (hit(tables.udp, cols.sport) | hit(tables.udp, cols.dport))
+    if tables.tcp.any():
+        want |= (proto == 6) & ported & (hit(tables.tcp, cols.sport) | hit(tables.tcp, cols.dport))
+    if tables.arp:
         want |= cols.arp
     return want
 

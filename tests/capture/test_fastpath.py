@@ -24,8 +24,8 @@ from wardwatch.capture import batch as batch_module
 from wardwatch.capture import decode, open_capture
 from wardwatch.capture.batch import BatchReader
 from wardwatch.capture.vector import FRAGMENT_CODE, decode_batch
-from wardwatch.dissect import PayloadTest
-from wardwatch.engine import Engine
+from wardwatch.dissect import PayloadTest, Registry, Selector
+from wardwatch.engine import Engine, _selected, _Tables
 from wardwatch.errors import CaptureError
 from wardwatch.inventory import native
 
@@ -227,6 +227,42 @@ def test_payload_tests_over_columns_match_the_packets(use_c: bool) -> None:
             else:
                 assert got.all()
     assert checked > 100 or not use_c
+
+
+class _Probe:
+    """A dissector that only selects (for checking the engine's batch selection against ``for_packet``)."""
+
+    def __init__(self, name: str, selector: Selector) -> None:
+        self.name, self.selector = name, selector
+
+    def dissect(self, packet: object, ref: object) -> list[object]:
+        return []
+
+
+@pytest.mark.parametrize("use_c", [True, False], ids=["C", "numpy"])
+def test_batch_selection_matches_for_packet(tmp_path: Path, use_c: bool) -> None:
+    """The lookup tables the engine selects batches with pick exactly the packets ``Registry.for_packet`` offers
+    to some dissector (ports on either side, IP protocols, ethertypes, ARP; absent fields select nothing)."""
+    registry = Registry()
+    for d in (
+        _Probe("udp", Selector(udp_ports=frozenset({53, 67, 2575, 65535}))),
+        _Probe("tcp", Selector(tcp_ports=frozenset({0, 104, 443, 2575}))),
+        _Probe("proto", Selector(ip_protos=frozenset({1, 58, 47}))),
+        _Probe("ether", Selector(ethertypes=frozenset({0x88CC, 0x86DD}))),
+        _Probe("arp", Selector(arp=True)),
+    ):
+        registry.register(d)
+    tables = _Tables.of(*registry.wanted(), registry.arp_wanted)
+    paths = [SAMPLE, write_pcap(tmp_path / "hard.pcap", hard_frames()), hard_pcapng(tmp_path / "hard.pcapng")]
+    hits = 0
+    for path in paths:
+        for b in BatchReader(path):
+            cols = decode_batch(b, use_c=use_c)
+            got = _selected(cols, tables)
+            for i in range(len(b)):
+                assert bool(got[i]) == bool(registry.for_packet(cols.packet(i))), (path.name, i)
+            hits += int(got.sum())
+    assert hits > 500
 
 
 def test_hard_cases_analyse_identically(tmp_path: Path) -> None:
