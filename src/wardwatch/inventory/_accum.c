@@ -460,16 +460,21 @@ static PyTypeObject FlowAccType = {
 /* Sightings                                                                                                  */
 
 enum { V_COUNT, V_FIRST, V_CAPTURE, V_NUMBER, V_LAST, V_EXTRA, V_N };
-enum { T_MACS, T_MAC_VLANS, T_IPS, T_PAIRS, T_DST_PAIRS, T_N };
-static const int TABLE_KEYS[T_N] = {1, 2, 3, 5, 5};
+/* The five exported tables, then two memos: for each distinct source side (source MAC, VLAN, IP version,
+ * source IP, tunnel flag) and destination side of a packet, the entries of the five tables it touches, so a
+ * packet like one seen before costs two lookups instead of up to six. The memos decide nothing: they only
+ * remember where table_find put each key. */
+enum { T_MACS, T_MAC_VLANS, T_IPS, T_PAIRS, T_DST_PAIRS, T_N, T_SRC_MEMO = T_N, T_DST_MEMO, T_ALL };
+static const int TABLE_KEYS[T_ALL] = {1, 2, 3, 5, 5, 5, 5};
+static const int TABLE_VALS[T_ALL] = {V_N, V_N, V_N, V_N, V_N, 4, 2};
 
 typedef struct {
     PyObject_HEAD
-    Table t[T_N];
+    Table t[T_ALL];
 } Sightings;
 
 static void sightings_dealloc(Sightings *self) {
-    for (int i = 0; i < T_N; i++)
+    for (int i = 0; i < T_ALL; i++)
         table_free(&self->t[i]);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -477,26 +482,19 @@ static void sightings_dealloc(Sightings *self) {
 static int sightings_init(Sightings *self, PyObject *args, PyObject *kw) {
     if (!PyArg_ParseTuple(args, ""))
         return -1;
-    for (int i = 0; i < T_N; i++) {
+    for (int i = 0; i < T_ALL; i++) {
         table_free(&self->t[i]);
-        if (table_init(&self->t[i], TABLE_KEYS[i], V_N) < 0)
+        if (table_init(&self->t[i], TABLE_KEYS[i], TABLE_VALS[i]) < 0)
             return -1;
     }
     return 0;
 }
 
-/* Span.see: one more sighting (the first one at the earliest time keeps its capture and number). */
-static inline int see(Table *t, const uint64_t *k, int64_t ts, int64_t capture, int64_t number, int64_t extra) {
-    int created;
-    Py_ssize_t e = table_find(t, k, &created);
-    if (e < 0)
-        return -1;
+/* Span.see on entry e (which exists): one more sighting (the first one at the earliest time keeps its capture
+ * and number). */
+static inline void bump(Table *t, Py_ssize_t e, int64_t ts, int64_t capture, int64_t number, int64_t extra) {
     int64_t *v = t->vals + (size_t)e * V_N;
-    if (created) {
-        v[V_FIRST] = v[V_LAST] = ts;
-        v[V_CAPTURE] = capture;
-        v[V_NUMBER] = number;
-    } else if (ts < v[V_FIRST]) {
+    if (ts < v[V_FIRST]) {
         v[V_FIRST] = ts;
         v[V_CAPTURE] = capture;
         v[V_NUMBER] = number;
@@ -505,7 +503,23 @@ static inline int see(Table *t, const uint64_t *k, int64_t ts, int64_t capture, 
     }
     v[V_COUNT]++;
     v[V_EXTRA] += extra;
-    return 0;
+}
+
+/* Span.see for key k, creating its entry at the first sighting; returns the entry (-1 on memory error). */
+static inline Py_ssize_t see(Table *t, const uint64_t *k, int64_t ts, int64_t capture, int64_t number,
+                             int64_t extra) {
+    int created;
+    Py_ssize_t e = table_find(t, k, &created);
+    if (e < 0)
+        return -1;
+    if (created) {
+        int64_t *v = t->vals + (size_t)e * V_N;
+        v[V_FIRST] = v[V_LAST] = ts;
+        v[V_CAPTURE] = capture;
+        v[V_NUMBER] = number;
+    }
+    bump(t, e, ts, capture, number, extra);
+    return e;
 }
 
 static inline int unicast(int ver, uint64_t hi, uint64_t lo) {
@@ -556,75 +570,121 @@ static PyObject *sightings_add(Sightings *self, PyObject *args) {
     const uint8_t *tunnel = c[11].view.buf;
     const int64_t *ts = c[13].view.buf, *number = c[14].view.buf;
     int failed = 0;
+    Table *T = self->t;
     for (Py_ssize_t r = 0; r < nrows && !failed; r++) {
         Py_ssize_t i = rows[r];
         int64_t t = ts[i], num = number[i];
         uint64_t sm = smac[i], dm = dmac[i];
-        int valid_smac = has_smac[i] && !((sm >> 40) & 1) && sm != 0;
         int v = vlan[i];
         uint64_t vw = v >= 0 ? (uint64_t)v : MISSING_VLAN;
+        int ver = ipver[i];
+        int untunnelled = !tunnel[i];
+        int tt = ttl[i];
+        int64_t hop0 = tt == 32 || tt == 64 || tt == 128 || tt == 255;
         uint64_t k[MAX_KEY];
-        if (valid_smac) {
-            k[0] = sm;
-            if (see(&self->t[T_MACS], k, t, capture, num, 0) < 0) {
-                failed = 1;
-                break;
-            }
-            if (v >= 0) {
-                k[1] = (uint64_t)v;
-                if (see(&self->t[T_MAC_VLANS], k, t, capture, num, 0) < 0) {
+        int created;
+        /* the source side: MAC, MAC+VLAN, source IP, MAC->IP pair */
+        uint64_t memo[5] = {sm, ((uint64_t)has_smac[i] << 32) | (uint32_t)v, (uint64_t)ver | ((uint64_t)tunnel[i] << 8),
+                            s_hi[i], s_lo[i]};
+        Py_ssize_t m = table_find(&T[T_SRC_MEMO], memo, &created);
+        if (m < 0) {
+            failed = 1;
+            break;
+        }
+        int64_t *got = T[T_SRC_MEMO].vals + (size_t)m * 4; /* entry + 1 per table, 0: not touched */
+        if (created) {
+            int valid_smac = has_smac[i] && !((sm >> 40) & 1) && sm != 0;
+            Py_ssize_t e;
+            if (valid_smac) {
+                k[0] = sm;
+                if ((e = see(&T[T_MACS], k, t, capture, num, 0)) < 0) {
                     failed = 1;
                     break;
                 }
+                got[0] = e + 1;
+                if (v >= 0) {
+                    k[1] = (uint64_t)v;
+                    if ((e = see(&T[T_MAC_VLANS], k, t, capture, num, 0)) < 0) {
+                        failed = 1;
+                        break;
+                    }
+                    got[1] = e + 1;
+                }
             }
+            if (ver != 0 && unicast(ver, s_hi[i], s_lo[i])) {
+                k[0] = (uint64_t)ver;
+                k[1] = s_hi[i];
+                k[2] = s_lo[i];
+                if ((e = see(&T[T_IPS], k, t, capture, num, 0)) < 0) {
+                    failed = 1;
+                    break;
+                }
+                got[2] = e + 1;
+                if (valid_smac && untunnelled) {
+                    k[0] = sm;
+                    k[1] = (uint64_t)ver;
+                    k[2] = s_hi[i];
+                    k[3] = s_lo[i];
+                    k[4] = vw;
+                    if ((e = see(&T[T_PAIRS], k, t, capture, num, hop0)) < 0) {
+                        failed = 1;
+                        break;
+                    }
+                    got[3] = e + 1;
+                }
+            }
+        } else {
+            if (got[0])
+                bump(&T[T_MACS], got[0] - 1, t, capture, num, 0);
+            if (got[1])
+                bump(&T[T_MAC_VLANS], got[1] - 1, t, capture, num, 0);
+            if (got[2])
+                bump(&T[T_IPS], got[2] - 1, t, capture, num, 0);
+            if (got[3])
+                bump(&T[T_PAIRS], got[3] - 1, t, capture, num, hop0);
         }
-        int ver = ipver[i];
         if (ver == 0)
             continue;
-        int untunnelled = !tunnel[i];
-        if (unicast(ver, s_hi[i], s_lo[i])) {
-            k[0] = (uint64_t)ver;
-            k[1] = s_hi[i];
-            k[2] = s_lo[i];
-            if (see(&self->t[T_IPS], k, t, capture, num, 0) < 0) {
-                failed = 1;
-                break;
-            }
-            if (valid_smac && untunnelled) {
-                int tt = ttl[i];
-                int hop0 = tt == 32 || tt == 64 || tt == 128 || tt == 255;
-                k[0] = sm;
-                k[1] = (uint64_t)ver;
-                k[2] = s_hi[i];
-                k[3] = s_lo[i];
-                k[4] = vw;
-                if (see(&self->t[T_PAIRS], k, t, capture, num, hop0) < 0) {
-                    failed = 1;
-                    break;
-                }
-            }
+        /* the destination side: destination IP, MAC<-IP pair */
+        uint64_t dmemo[5] = {dm, ((uint64_t)has_dmac[i] << 32) | (uint32_t)v,
+                             (uint64_t)ver | ((uint64_t)tunnel[i] << 8), d_hi[i], d_lo[i]};
+        m = table_find(&T[T_DST_MEMO], dmemo, &created);
+        if (m < 0) {
+            failed = 1;
+            break;
         }
-        if (has_dmac[i] && ((dm >> 40) & 1))
-            continue; /* broadcast / multicast frame: the destination IP is not one host */
-        if (unicast(ver, d_hi[i], d_lo[i])) {
-            k[0] = (uint64_t)ver;
-            k[1] = d_hi[i];
-            k[2] = d_lo[i];
-            if (see(&self->t[T_IPS], k, t, capture, num, 0) < 0) {
-                failed = 1;
-                break;
-            }
-            if (has_dmac[i] && untunnelled) {
-                k[0] = dm;
-                k[1] = (uint64_t)ver;
-                k[2] = d_hi[i];
-                k[3] = d_lo[i];
-                k[4] = vw;
-                if (see(&self->t[T_DST_PAIRS], k, t, capture, num, 0) < 0) {
+        got = T[T_DST_MEMO].vals + (size_t)m * 2;
+        if (created) {
+            if (has_dmac[i] && ((dm >> 40) & 1))
+                continue; /* broadcast / multicast frame: the destination IP is not one host */
+            if (unicast(ver, d_hi[i], d_lo[i])) {
+                Py_ssize_t e;
+                k[0] = (uint64_t)ver;
+                k[1] = d_hi[i];
+                k[2] = d_lo[i];
+                if ((e = see(&T[T_IPS], k, t, capture, num, 0)) < 0) {
                     failed = 1;
                     break;
                 }
+                got[0] = e + 1;
+                if (has_dmac[i] && untunnelled) {
+                    k[0] = dm;
+                    k[1] = (uint64_t)ver;
+                    k[2] = d_hi[i];
+                    k[3] = d_lo[i];
+                    k[4] = vw;
+                    if ((e = see(&T[T_DST_PAIRS], k, t, capture, num, 0)) < 0) {
+                        failed = 1;
+                        break;
+                    }
+                    got[1] = e + 1;
+                }
             }
+        } else {
+            if (got[0])
+                bump(&T[T_IPS], got[0] - 1, t, capture, num, 0);
+            if (got[1])
+                bump(&T[T_DST_PAIRS], got[1] - 1, t, capture, num, 0);
         }
     }
     cols_release(c, 15);
@@ -647,7 +707,7 @@ static PyObject *sightings_export(Sightings *self, PyObject *args) {
 }
 
 static PyObject *sightings_clear(Sightings *self, PyObject *unused) {
-    for (int i = 0; i < T_N; i++)
+    for (int i = 0; i < T_ALL; i++) /* the memos point into the tables: cleared with them */
         table_clear(&self->t[i]);
     Py_RETURN_NONE;
 }
