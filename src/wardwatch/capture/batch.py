@@ -461,6 +461,16 @@ class _Found:
     def arrays(self) -> tuple[I64, I64, I64, npt.NDArray[np.bool_], I64]:
         """(positions, kinds, section bases, big-endian flags, declared interface counts) per block."""
         self._flush()
+        if len(self.runs) == 1:  # the usual batch: one run of packet blocks from the C walker
+            pos, kinds, sb, order, declared_n = self.runs[0]
+            n = len(pos)
+            return (
+                pos,
+                kinds.astype(np.int64),
+                np.full(n, sb, dtype=np.int64),
+                np.full(n, order == ">", dtype=bool),
+                np.full(n, declared_n, dtype=np.int64),
+            )
         pos = np.concatenate([r[0] for r in self.runs])
         kind = np.concatenate([r[1] for r in self.runs]).astype(np.int64)
         lengths = [len(r[0]) for r in self.runs]
@@ -535,9 +545,14 @@ def _pcapng_batch(
     ticks_u = (ts_hi[sl].astype(np.uint64) << np.uint64(32)) | ts_lo[sl].astype(np.uint64)
     ts = np.zeros(count, dtype=np.int64)
     linktype = np.zeros(count, dtype=np.int32)
-    for i in np.unique(idx).tolist():
+    first = int(idx[0])
+    # the usual batch has one interface: no sort, no masks
+    uniform = bool((idx == first).all())
+    groups: list[tuple[int, slice | npt.NDArray[np.bool_]]] = (
+        [(first, slice(None))] if uniform else [(i, idx == i) for i in np.unique(idx).tolist()]
+    )
+    for i, sel in groups:
         iface = interfaces[i]
-        sel = idx == i
         linktype[sel] = iface.linktype
         ups = iface.units_per_second
         t_sel = ticks_u[sel]
