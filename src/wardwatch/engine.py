@@ -218,10 +218,8 @@ class Engine:
             info, table, skips, file_errors = analyze_file(os.fspath(path), CaptureId(f"#{index}"), target, progress)
         except CaptureError as exc:
             return exc
-        if own:  # a worker's results cross a process boundary: as plain columns
-            target.flush()
-            if not isinstance(table, FlowTable):
-                return info, table.records(), skips, file_errors, target
+        if own and not isinstance(table, FlowTable):  # results may cross a process boundary: as plain columns
+            return info, table.records(), skips, file_errors, target  # (a builder pickles its C tables as bytes)
         return info, table, skips, file_errors, target if own else None
 
     def _parallel(

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
+from pathlib import Path
+
+import pytest
+
 from generate_ward import ethernet, ip4, ipv4, udp
 from wardwatch.capture import Record, decode
+from wardwatch.capture.batch import BatchReader
+from wardwatch.capture.vector import Columns, decode_batch
 from wardwatch.dissect import default_registry
-from wardwatch.inventory import InventoryBuilder
+from wardwatch.inventory import InventoryBuilder, native
 from wardwatch.model import DeviceKind, PacketRef
 from wardwatch.model.observation import CaptureId
 
@@ -133,3 +140,49 @@ def test_vendor_lookup_per_registered_prefix() -> None:
         assert vendor_of(bytes.fromhex(text.replace("-", ""))) == " ".join(expected.split())
     assert vendor_of(bytes.fromhex("0050C2001FFF")) != vendor_of(bytes.fromhex("0050C2002FFF"))
     assert vendor_of(bytes.fromhex("020000000001")) is None  # locally administered
+
+
+def _batches(path: Path) -> list[Columns]:
+    return [decode_batch(b) for b in BatchReader(path)]
+
+
+def _fill(inv: InventoryBuilder, batches: list[Columns], capture: CaptureId, flush_after: int | None = None) -> None:
+    for i, cols in enumerate(batches):
+        inv.add_columns(cols, capture)
+        if i == flush_after:
+            inv.flush()
+
+
+@pytest.mark.parametrize("c_in_parent", [True, False], ids=["C", "numpy-parent"])
+def test_merged_and_pickled_builders_resolve_like_one(monkeypatch: pytest.MonkeyPatch, c_in_parent: bool) -> None:
+    """Builders merged (C tables into C tables, or pickled as bytes and merged) resolve exactly as one builder
+    that saw everything in order. The same capture twice: every sighting ties on time, and the first capture
+    must keep them."""
+    from tests.conftest import SAMPLE  # noqa: PLC0415 - the sample is only needed here
+
+    if native.c_accum is None:
+        pytest.skip("the C accumulators are not built (test_c_extensions_are_built fails for that)")
+    batches = _batches(SAMPLE)
+    first, second = CaptureId("#0"), CaptureId("#1")
+    serial = InventoryBuilder()
+    _fill(serial, batches, first, flush_after=0)
+    _fill(serial, batches, second)
+    expected = serial.resolve()
+    for flush_after in (None, 0):  # the receiving builder with or without flushed entries before its C tables
+        a, b = InventoryBuilder(), InventoryBuilder()
+        _fill(a, batches, first, flush_after=flush_after)
+        _fill(b, batches, second)
+        shipped = pickle.dumps(b)
+        assert b"macs" not in shipped  # the C tables went as bytes, not one tuple per key
+        if not c_in_parent:
+            monkeypatch.setattr(native, "c_accum", None)
+        received = pickle.loads(shipped)
+        a.merge(received)
+        assert a.resolve() == expected, flush_after
+        monkeypatch.undo()
+        c, d = InventoryBuilder(), InventoryBuilder()  # in one process: C into C, no pickling
+        _fill(c, batches, first, flush_after=flush_after)
+        _fill(d, batches, second)
+        c.merge(d)
+        assert c.resolve() == expected, flush_after
+    assert len(expected.devices) > 10

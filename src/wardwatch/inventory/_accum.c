@@ -706,6 +706,66 @@ static PyObject *sightings_export(Sightings *self, PyObject *args) {
     return table_export(&self->t[which]);
 }
 
+/* absorb(table, n, keys, values, captures): merge another accumulator's export of that table (n entries, as
+ * export gives them) into this one, as if its packets came after this one's (Span.absorb: counts and extras
+ * add, the earliest first sighting wins, ties keep this one's). captures: native int64, this accumulator's
+ * capture number for each of the other's capture numbers. */
+static PyObject *sightings_absorb(Sightings *self, PyObject *args) {
+    int which;
+    Py_ssize_t n;
+    Py_buffer keys, vals, remap;
+    if (!PyArg_ParseTuple(args, "iny*y*y*", &which, &n, &keys, &vals, &remap))
+        return NULL;
+    PyObject *result = NULL;
+    if (which < 0 || which >= T_N) {
+        PyErr_SetString(PyExc_ValueError, "no such table");
+        goto done;
+    }
+    Table *t = &self->t[which];
+    int nkey = t->nkey;
+    Py_ssize_t ncap = remap.len / (Py_ssize_t)sizeof(int64_t);
+    if (n < 0 || keys.len != n * nkey * (Py_ssize_t)sizeof(uint64_t) ||
+        vals.len != n * V_N * (Py_ssize_t)sizeof(int64_t) || remap.len % (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "absorb: sizes do not match the table");
+        goto done;
+    }
+    const uint64_t *kk = keys.buf;
+    const int64_t *vv = vals.buf, *map = remap.buf;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const int64_t *o = vv + (size_t)j * V_N;
+        if (o[V_CAPTURE] < 0 || o[V_CAPTURE] >= ncap) {
+            PyErr_SetString(PyExc_IndexError, "absorb: capture number out of range");
+            goto done;
+        }
+        int created;
+        Py_ssize_t e = table_find(t, kk + (size_t)j * nkey, &created);
+        if (e < 0)
+            goto done;
+        int64_t *v = t->vals + (size_t)e * V_N;
+        if (created) {
+            memcpy(v, o, sizeof(int64_t) * V_N);
+            v[V_CAPTURE] = map[o[V_CAPTURE]];
+            continue;
+        }
+        v[V_COUNT] += o[V_COUNT];
+        v[V_EXTRA] += o[V_EXTRA];
+        if (o[V_FIRST] < v[V_FIRST]) {
+            v[V_FIRST] = o[V_FIRST];
+            v[V_CAPTURE] = map[o[V_CAPTURE]];
+            v[V_NUMBER] = o[V_NUMBER];
+        }
+        if (o[V_LAST] > v[V_LAST])
+            v[V_LAST] = o[V_LAST];
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&vals);
+    PyBuffer_Release(&remap);
+    return result;
+}
+
 static PyObject *sightings_clear(Sightings *self, PyObject *unused) {
     for (int i = 0; i < T_ALL; i++) /* the memos point into the tables: cleared with them */
         table_clear(&self->t[i]);
@@ -722,6 +782,7 @@ static Py_ssize_t sightings_len(Sightings *self) {
 static PyMethodDef sightings_methods[] = {
     {"add", (PyCFunction)sightings_add, METH_VARARGS, "Account the addresses of a decoded batch."},
     {"export", (PyCFunction)sightings_export, METH_VARARGS, "One table's keys and values."},
+    {"absorb", (PyCFunction)sightings_absorb, METH_VARARGS, "Merge another accumulator's export of a table."},
     {"clear", (PyCFunction)sightings_clear, METH_NOARGS, "Forget everything."},
     {NULL, NULL, 0, NULL},
 };

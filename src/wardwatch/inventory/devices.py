@@ -25,7 +25,7 @@ those addresses are *behind* it and become IP devices with ``via`` naming the ro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -256,6 +256,11 @@ class InventoryBuilder:
     # --- pickling (worker processes send their builder back): plain tuples, not one object per span -----
 
     def __getstate__(self) -> dict[str, Any]:
+        if self._only_in_c():  # the C tables as bytes: no object per key on either side
+            return {
+                "raw": (list(self._acc_captures), [self._acc.export(t) for t in range(len(ACCUMULATORS))]),
+                "facts": self._fact_rows(),
+            }
         self.flush()
 
         def spans(d: dict[Any, Span]) -> list[tuple[Any, ...]]:
@@ -270,11 +275,14 @@ class InventoryBuilder:
                 (k, p.span.first_ns, p.span.last_ns, p.span.capture, p.span.number, p.span.count, p.hop0, p.routed)
                 for k, p in self._pairs.items()
             ],
-            "facts": [
-                (k, f.span.first_ns, f.span.last_ns, f.span.capture, f.span.number, f.span.count, f.confidence, f.vlan)
-                for k, f in self._facts.items()
-            ],  # fmt: skip
+            "facts": self._fact_rows(),
         }
+
+    def _fact_rows(self) -> list[tuple[Any, ...]]:
+        return [
+            (k, f.span.first_ns, f.span.last_ns, f.span.capture, f.span.number, f.span.count, f.confidence, f.vlan)
+            for k, f in self._facts.items()
+        ]  # fmt: skip
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__()  # type: ignore[misc]
@@ -284,11 +292,14 @@ class InventoryBuilder:
             s.last_ns, s.count = last, count
             return s
 
+        if "raw" in state:
+            captures, exports = state["raw"]
+            self._absorb_c(captures, exports)
         for name in ("macs", "mac_vlans", "dst_pairs", "ips"):
             target: dict[Any, Span] = getattr(self, "_" + name)
-            for k, first, last, capture, number, count in state[name]:
+            for k, first, last, capture, number, count in state.get(name, ()):
                 target[k] = span(first, last, capture, number, count)
-        for k, first, last, capture, number, count, hop0, routed in state["pairs"]:
+        for k, first, last, capture, number, count, hop0, routed in state.get("pairs", ()):
             pair = self._pairs[k] = _SourcePair(span(first, last, capture, number, count))
             pair.hop0, pair.routed = hop0, routed
         for k, first, last, capture, number, count, confidence, vlan in state["facts"]:
@@ -470,21 +481,9 @@ class InventoryBuilder:
         """Merge the pending batch aggregates (or the C accumulator's tables) into the accumulators."""
         acc = self._acc
         if acc is not None and len(acc):
-            captures = self._acc_captures
-            for table, name in enumerate(ACCUMULATORS):
+            for table in range(len(ACCUMULATORS)):
                 n, raw_keys, raw_values = acc.export(table)
-                if n == 0:
-                    continue
-                keys = np.frombuffer(raw_keys, dtype=np.uint64).reshape(n, -1)
-                values = np.frombuffer(raw_values, dtype=np.int64).reshape(n, 6)
-                key_cols = [keys[:, j].tolist() for j in range(keys.shape[1])]
-                self._absorb(
-                    name,
-                    (
-                        ([col[g] for col in key_cols], count, first, captures[cap], number, last, extra)
-                        for g, (count, first, cap, number, last, extra) in enumerate(values.tolist())
-                    ),
-                )
+                self._absorb_export(table, n, raw_keys, raw_values, self._acc_captures)
             acc.clear()
         capture = self._pending_capture
         if capture is None:
@@ -492,6 +491,31 @@ class InventoryBuilder:
         for name in ACCUMULATORS:
             drained = self._pending[name].drain()
             self._absorb(name, ((k, c, first, capture, num, last, e) for k, c, first, num, last, e in drained))
+
+    def _absorb_export(
+        self, table: int, n: int, raw_keys: bytes, raw_values: bytes, captures: Sequence[CaptureId]
+    ) -> None:
+        """Merge one table of a C accumulator's export (``Sightings.export``) into its dictionary."""
+        if n == 0:
+            return
+        keys = np.frombuffer(raw_keys, dtype=np.uint64).reshape(n, -1)
+        values = np.frombuffer(raw_values, dtype=np.int64).reshape(n, 6)
+        key_cols = [keys[:, j].tolist() for j in range(keys.shape[1])]
+        self._absorb(
+            ACCUMULATORS[table],
+            (
+                ([col[g] for col in key_cols], count, first, captures[cap], number, last, extra)
+                for g, (count, first, cap, number, last, extra) in enumerate(values.tolist())
+            ),
+        )
+
+    def _only_in_c(self) -> bool:
+        """Everything accumulated so far is in the C accumulator (nothing flushed or pending yet)."""
+        return (
+            self._acc is not None
+            and self._pending_capture is None
+            and not (self._macs or self._mac_vlans or self._pairs or self._dst_pairs or self._ips)
+        )
 
     def _absorb(self, name: str, rows: Iterable[tuple[list[int], int, int, CaptureId, int, int, int]]) -> None:
         """Merge aggregated sightings ``(key columns, count, first, capture, number, last, extra)`` of one
@@ -517,9 +541,36 @@ class InventoryBuilder:
             else:
                 span.absorb(count, first, capture, num, last)
 
+    def _absorb_c(self, captures: Sequence[CaptureId], exports: Sequence[tuple[int, bytes, bytes]]) -> None:
+        """Add a C accumulator's exported tables (sighted after everything here), into this builder's C
+        accumulator when there is one, else into the dictionaries."""
+        if native.c_accum is None or (self._acc is None and self._pending_capture is not None):
+            self.flush()  # what is here came first
+            for table, (n, raw_keys, raw_values) in enumerate(exports):
+                self._absorb_export(table, n, raw_keys, raw_values, captures)
+            return
+        if self._acc is None:
+            self._acc = native.c_accum.Sightings()
+        remap = []
+        for capture in captures:
+            index = self._acc_index.get(capture)
+            if index is None:
+                index = self._acc_index[capture] = len(self._acc_captures)
+                self._acc_captures.append(capture)
+            remap.append(index)
+        numbers = np.array(remap, dtype=np.int64).tobytes()
+        for table, (n, raw_keys, raw_values) in enumerate(exports):
+            self._acc.absorb(table, n, raw_keys, raw_values, numbers)
+
     def merge(self, other: InventoryBuilder) -> None:
         """Add everything ``other`` accumulated, as if its packets came after this builder's (parallel analysis
         of several files merges the per-file builders in file order: the same result as one builder)."""
+        if other._only_in_c() and (self._acc is not None or self._pending_capture is None):
+            # C tables into C tables (exact: everything this builder flushed came before its C tables)
+            captures = other._acc_captures
+            other_exports = [other._acc.export(t) for t in range(len(ACCUMULATORS))]
+            other._acc = None
+            self._absorb_c(captures, other_exports)
         self.flush()
         other.flush()
         spans: list[tuple[dict[Any, Span], dict[Any, Span]]] = [
