@@ -590,8 +590,7 @@ def _part_worker(
     inventory = InventoryBuilder()
     reader = BatchReader.part(path, begin, end, before)
     info, table, skips, errors = engine._analyze_file_fast(path, CaptureId("#0"), inventory, None, reader)
-    inventory.flush()
-    return info, table.records(), skips, errors, inventory
+    return info, table.records(), skips, errors, inventory  # the builder pickles its C tables as bytes
 
 
 def _worker(index: int, path: str) -> FileOutcome:
