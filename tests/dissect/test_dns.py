@@ -151,3 +151,39 @@ def test_names_read_as_the_reference_reads_them(labels: list[bytes], noise: byte
         except MalformedPacket:
             got = None
         assert got == expected
+
+
+def test_repeated_answers_are_read_once_and_say_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message seen again (another transaction id, another sender, another port) is not parsed again, and
+    gives what parsing it would give: confidences still follow the packet (who sent it, DNS or mDNS)."""
+    import wardwatch.dissect.dns as dns_module
+
+    parsed: list[bytes] = []
+    real = dns_module.answers
+
+    def counting(data: bytes) -> tuple[tuple[str, str, bool], ...]:
+        parsed.append(data)
+        return real(data)
+
+    monkeypatch.setattr(dns_module, "answers", counting)
+    d = DnsDissector()
+    first = d.dissect(udp_packet(dns_answer(7, "pacs.ward.example", bytes([10, 20, 0, 50])), 53, 40000), REF)
+    again = d.dissect(udp_packet(dns_answer(8, "pacs.ward.example", bytes([10, 20, 0, 50])), 53, 40001), REF)
+    assert len(parsed) == 1 and first == again and pairs(first) == {("10.20.0.50", "pacs.ward.example", "dns", 0.5)}
+    announce = mdns_announce("zebra-3", bytes([10, 0, 0, 9]), "_pdl-datastream._tcp.local")
+    own = d.dissect(udp_packet(announce, 5353, 5353, src_ip=bytes([10, 0, 0, 9])), REF)
+    relayed = d.dissect(udp_packet(announce, 5353, 5353, src_ip=bytes([10, 0, 0, 1])), REF)
+    assert len(parsed) == 2
+    assert ("10.0.0.9", "zebra-3.local", "mdns", 0.9) in pairs(own)
+    assert ("10.0.0.9", "zebra-3.local", "mdns", 0.8) in pairs(relayed)
+    fresh = DnsDissector().dissect(udp_packet(announce, 5353, 5353, src_ip=bytes([10, 0, 0, 9])), REF)
+    assert pairs(own) == pairs(fresh) and len(parsed) == 3  # a new dissector parses for itself
+    broken = dns_answer(9, "a.example", b"\x01\x02\x03\x04")[:-3]
+    for _ in range(2):  # malformed: the same error every time, from one parse
+        with pytest.raises(MalformedPacket):
+            d.dissect(udp_packet(broken, 53, 40000), REF)
+    assert len(parsed) == 4
+    monkeypatch.setattr(dns_module, "ANSWER_CACHE", 3)
+    d.dissect(udp_packet(dns_answer(1, "other.example", bytes([10, 0, 0, 7])), 53, 40000), REF)  # full: starts again
+    d.dissect(udp_packet(dns_answer(2, "pacs.ward.example", bytes([10, 20, 0, 50])), 53, 40000), REF)
+    assert len(parsed) == 6

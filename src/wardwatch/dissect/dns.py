@@ -29,6 +29,8 @@ LLMNR_PORT = 5355
 RESPONSE = PayloadTest(2, 0x80, 0x80, min_length=12)
 #: More records than this in one message is not a real answer (cap on work per packet).
 MAX_RECORDS = 512
+#: Distinct messages remembered by a dissector (the memo starts again when full).
+ANSWER_CACHE = 4096
 
 
 class Record(NamedTuple):
@@ -140,25 +142,49 @@ class DnsDissector:
     name = "dns"
     selector = Selector(udp_ports=frozenset({53, MDNS_PORT, LLMNR_PORT}), payload=RESPONSE)
 
+    def __init__(self) -> None:
+        self._answers: dict[bytes, tuple[tuple[str, str, bool], ...] | MalformedPacket] = {}
+        """What a message says, by its bytes after the transaction id: the same answers repeat all day on a
+        network (mDNS announcements, names every client resolves), and are read once."""
+
     def dissect(self, packet: Packet, ref: PacketRef) -> list[Observation]:
         """Hostname observations about the addresses named in a response."""
         data = packet.payload
         if not RESPONSE.passes(data):
             return []  # a query (when offered anyway): checked before parsing
-        msg = parse_message(data)
-        if not msg.is_response or msg.rcode:
+        key = data[2:]
+        said = self._answers.get(key)
+        if said is None:
+            try:
+                said = answers(data)
+            except MalformedPacket as exc:
+                said = exc
+            if len(self._answers) >= ANSWER_CACHE:
+                self._answers.clear()
+            self._answers[key] = said
+        if isinstance(said, MalformedPacket):
+            raise MalformedPacket(str(said))
+        if not said:
             return []
         multicast = MDNS_PORT in (packet.src_port, packet.dst_port) or packet.src_port == LLMNR_PORT
         source = "mdns" if multicast else "dns"
+        sender = ip_str(packet.src_ip) if multicast and packet.src_ip is not None else None
         out = []
-        seen: set[tuple[str, str]] = set()
-        for ip, name, via_ptr in address_names(data, msg):
-            if not name or (ip, name) in seen:
-                continue
-            seen.add((ip, name))
-            if multicast:
-                confidence = 0.9 if packet.src_ip is not None and ip_str(packet.src_ip) == ip else 0.8
-            else:
-                confidence = 0.6 if via_ptr else 0.5
+        for ip, name, via_ptr in said:
+            # mDNS/LLMNR: a host naming itself is surer than one naming others; DNS: a PTR answer is surer
+            confidence = (0.9 if sender == ip else 0.8) if multicast else (0.6 if via_ptr else 0.5)
             out.append(observe(packet, ref, SubjectKind.IP, ip, Attribute.HOSTNAME, name, confidence, source))
         return out
+
+
+def answers(data: bytes) -> tuple[tuple[str, str, bool], ...]:
+    """The distinct (address, name, via_ptr) facts a successful response states (none for a query or an error
+    response); raises ``MalformedPacket`` for what cannot be parsed."""
+    msg = parse_message(data)
+    if not msg.is_response or msg.rcode:
+        return ()
+    seen: dict[tuple[str, str], bool] = {}
+    for ip, name, via_ptr in address_names(data, msg):
+        if name and (ip, name) not in seen:
+            seen[(ip, name)] = via_ptr
+    return tuple((ip, name, via_ptr) for (ip, name), via_ptr in seen.items())
