@@ -187,3 +187,7 @@ def test_repeated_answers_are_read_once_and_say_the_same(monkeypatch: pytest.Mon
     d.dissect(udp_packet(dns_answer(1, "other.example", bytes([10, 0, 0, 7])), 53, 40000), REF)  # full: starts again
     d.dissect(udp_packet(dns_answer(2, "pacs.ward.example", bytes([10, 20, 0, 50])), 53, 40000), REF)
     assert len(parsed) == 6
+    monkeypatch.setattr(dns_module, "ANSWER_CACHE_BYTES", 20)  # larger messages are read every time
+    for _ in range(2):
+        d.dissect(udp_packet(dns_answer(3, "big.example", bytes([10, 0, 0, 8])), 53, 40000), REF)
+    assert len(parsed) == 8

@@ -29,8 +29,10 @@ LLMNR_PORT = 5355
 RESPONSE = PayloadTest(2, 0x80, 0x80, min_length=12)
 #: More records than this in one message is not a real answer (cap on work per packet).
 MAX_RECORDS = 512
-#: Distinct messages remembered by a dissector (the memo starts again when full).
+#: Distinct messages remembered by a dissector (the memo starts again when full), and the largest remembered:
+#: at most ~6 MB whatever the traffic.
 ANSWER_CACHE = 4096
+ANSWER_CACHE_BYTES = 1500
 
 
 class Record(NamedTuple):
@@ -159,9 +161,10 @@ class DnsDissector:
                 said = answers(data)
             except MalformedPacket as exc:
                 said = exc
-            if len(self._answers) >= ANSWER_CACHE:
-                self._answers.clear()
-            self._answers[key] = said
+            if len(data) <= ANSWER_CACHE_BYTES:  # bounded: at most ANSWER_CACHE messages of this size
+                if len(self._answers) >= ANSWER_CACHE:
+                    self._answers.clear()
+                self._answers[key] = said
         if isinstance(said, MalformedPacket):
             raise MalformedPacket(str(said))
         if not said:
