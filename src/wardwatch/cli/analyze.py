@@ -54,7 +54,7 @@ def analyze(
             "-j",
             envvar="WARDWATCH_JOBS",
             min=0,
-            help="Worker processes for several files (0 = one per CPU core, up to the number of files).",
+            help="Processes for several files, this one included (0 = one per CPU core, up to the number of files).",
         ),
     ] = 0,
     quiet: Annotated[
