@@ -380,10 +380,7 @@ class InventoryBuilder:
                 self._pending_capture = None
             if self._acc is None:
                 self._acc = native.c_accum.Sightings()
-            index = self._acc_index.get(capture)
-            if index is None:
-                index = self._acc_index[capture] = len(self._acc_captures)
-                self._acc_captures.append(capture)
+            index = self._capture_number(capture)
             c = np.ascontiguousarray
             self._acc.add(
                 index, np.arange(len(b), dtype=np.int64) if rows is None else c(rows, dtype=np.int64), c(cols.smac),
@@ -509,6 +506,14 @@ class InventoryBuilder:
             ),
         )
 
+    def _capture_number(self, capture: CaptureId) -> int:
+        """The number the C accumulator knows ``capture`` by (``_acc_captures`` maps it back)."""
+        index = self._acc_index.get(capture)
+        if index is None:
+            index = self._acc_index[capture] = len(self._acc_captures)
+            self._acc_captures.append(capture)
+        return index
+
     def _only_in_c(self) -> bool:
         """Everything accumulated so far is in the C accumulator (nothing flushed or pending yet)."""
         return (
@@ -551,14 +556,7 @@ class InventoryBuilder:
             return
         if self._acc is None:
             self._acc = native.c_accum.Sightings()
-        remap = []
-        for capture in captures:
-            index = self._acc_index.get(capture)
-            if index is None:
-                index = self._acc_index[capture] = len(self._acc_captures)
-                self._acc_captures.append(capture)
-            remap.append(index)
-        numbers = np.array(remap, dtype=np.int64).tobytes()
+        numbers = np.array([self._capture_number(c) for c in captures], dtype=np.int64).tobytes()
         for table, (n, raw_keys, raw_values) in enumerate(exports):
             self._acc.absorb(table, n, raw_keys, raw_values, numbers)
 
