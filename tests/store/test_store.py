@@ -14,7 +14,8 @@ from tests.conftest import SAMPLE, write_pcap
 from wardwatch.engine import analyze
 from wardwatch.errors import StoreError
 from wardwatch.store import Store
-from wardwatch.store.schema import metadata
+from wardwatch.store.repository import HEAD_REVISION
+from wardwatch.store.schema import FLOW_ID_BITS, metadata
 
 HOST = bytes.fromhex("0009fb000001")
 ROUTER = bytes.fromhex("e80ab9000001")
@@ -31,10 +32,28 @@ def dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
-def test_migrations_create_exactly_the_schema(db_url: str) -> None:
+def test_new_database_has_exactly_the_schema(db_url: str) -> None:
     store = Store.open(db_url)
     try:
         _check_schema(store, db_url)
+    finally:
+        store.close()
+
+
+def test_migrations_create_exactly_the_schema(db_url: str) -> None:
+    """A new database is created from the table definitions; the migrations must build the very same schema."""
+    store = Store.open(db_url, migrate=False)
+    engine = store.engine
+    try:
+        store.upgrade("head")
+        assert store.schema_revision() == HEAD_REVISION
+        _check_schema(store, db_url)
+        with engine.connect() as conn:  # also the parts compare_metadata does not look at
+            if engine.dialect.name == "sqlite":
+                flows_sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'flows'")).scalar()
+                assert "id INTEGER NOT NULL" in flows_sql  # the rowid: no index of its own
+                indexes = {r[1] for r in conn.execute(text("PRAGMA index_list(flows)"))}
+                assert indexes == {"ix_flows_src_device", "ix_flows_dst_device"}
     finally:
         store.close()
 
@@ -45,7 +64,7 @@ def _check_schema(store: Store, db_url: str) -> None:
         assert diff == []
         if store.engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
     assert set(inspect(store.engine).get_table_names()) >= set(metadata.tables)
     Store.open(db_url).close()  # opening again is a no-op migration
 
@@ -55,8 +74,6 @@ def test_head_revision_constant_matches_alembic() -> None:
 
     from alembic.config import Config
     from alembic.script import ScriptDirectory
-
-    from wardwatch.store.repository import HEAD_REVISION
 
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("wardwatch.store") / "migrations"))
@@ -143,7 +160,9 @@ def test_second_capture_extends_and_folds_ip_devices(tmp_path: Path, db_url: str
     other.ingest(analyze([one]).analysis, "t", 2)
     a, b = dump(store), dump(other)
     for table in ("captures",):
-        a.pop(table), b.pop(table)  # first-analysis times differ
+        a.pop(table), b.pop(table)  # first-analysis times and ordinals differ
+    # flow ids number each capture's flows under its ordinal: the rows are the same, numbered otherwise
+    assert sorted(r[1:] for r in a.pop("flows")) == sorted(r[1:] for r in b.pop("flows"))
     assert a == b
 
 
@@ -178,11 +197,103 @@ def test_upgrade_from_0001_keeps_captures(tmp_path: Path) -> None:
             ),
             {"sha": "ab" * 32},
         )
+        conn.execute(
+            text(
+                "INSERT INTO flows VALUES ('f1', 'aaaa', 17, '10.0.0.1', 5000, '10.0.0.2', 514, 10, 10, 1, 0, 60, 0,"
+                " 0, 0, 'first-packet', '', NULL, NULL)"
+            )
+        )
     engine.dispose()
     store = Store.open(str(tmp_path / "old.db"))
     (cap,) = store.captures()
     assert (cap.id, cap.digest, cap.sha256) == ("aaaa", "sha256:" + "ab" * 32, "ab" * 32)
+    # rebuilding the captures table must not cascade into the flows that refer to it
+    assert [(f.capture, f.src_ip, f.dst_port) for f in store.flows()] == [("aaaa", "10.0.0.1", 514)]
     store.ingest(analyze([SAMPLE]).analysis, "t", 1)
     assert len(store.captures()) == 2
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_flow_ids_number_each_capture_in_canonical_order(tmp_path: Path, db_url: str, stores: list[Store]) -> None:
+    """A capture's flows are the id range of its ordinal, in canonical order; re-analysis keeps the ids."""
+    store = Store.open(db_url)
+    stores.append(store)
+    one = write_pcap(tmp_path / "one.pcap", [(1_000_000_000, frame(HOST, ROUTER, "10.0.0.5", "10.9.0.7"))])
+    store.ingest(analyze([SAMPLE]).analysis, "t", 1)
+    store.ingest(analyze([one]).analysis, "t", 2)
+    store.ingest(analyze([SAMPLE]).analysis, "t", 3)  # again: replaced under the same ids
+    with store.engine.connect() as conn:
+        ordinals = dict(conn.execute(text("SELECT id, ordinal FROM captures")).fetchall())
+        rows = conn.execute(text("SELECT id, capture_id, first_ns FROM flows ORDER BY id")).fetchall()
+    sample_id = next(c.id for c in store.captures() if c.path == str(SAMPLE))
+    assert sorted(ordinals.values()) == [1, 2] and ordinals[sample_id] == 1
+    for capture, ordinal in ordinals.items():
+        ids = [r[0] for r in rows if r[1] == capture]
+        base = ordinal << FLOW_ID_BITS
+        assert ids == list(range(base, base + len(ids)))
+    sample_flows = list(analyze([SAMPLE]).analysis.flows)
+    assert [r[2] for r in rows if r[1] == sample_id] == [f.first_ns for f in sample_flows]
+
+
+def test_upgrade_from_0002_renumbers_flows(tmp_path: Path) -> None:
+    """Flows stored under 0002's text ids survive the upgrade to integer ids, each capture in its own range."""
+    url = str(tmp_path / "old.db")
+    old = Store.open(url, migrate=False)
+    old.upgrade("0002")
+    engine = old.engine
+    cols = (
+        "capture_id, proto, src_ip, src_port, dst_ip, dst_port, first_ns, last_ns, packets_src, packets_dst, "
+        "bytes_src, bytes_dst, tcp_flags_src, tcp_flags_dst, initiator, vlans, src_device, dst_device"
+    )
+    with engine.begin() as conn:
+        for cap, analysed in (("bbbb", 2), ("aaaa", 1)):
+            conn.execute(
+                text(
+                    "INSERT INTO captures (id, digest, path, size, format, linktypes, packets, bytes, analysed_ns,"
+                    " tool_version) VALUES (:id, :digest, 'x.pcap', 1, 'pcap', '1', 0, 0, :at, '0.1.0')"
+                ),
+                {"id": cap, "digest": "xxh3-128:" + cap, "at": analysed},
+            )
+        for fid, cap, first in (("f3", "aaaa", 30), ("f1", "aaaa", 10), ("f2", "bbbb", 20)):
+            conn.execute(
+                text(
+                    f"INSERT INTO flows (id, {cols}) VALUES (:id, :cap, 6, '10.0.0.1', 1, '10.0.0.2', 2, :first,"
+                    " :first, 1, 1, 60, 60, 2, 18, 'syn', '', NULL, NULL)"
+                ),
+                {"id": fid, "cap": cap, "first": first},
+            )
+    engine.dispose()
+    store = Store.open(url)
+    try:
+        with store.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+            rows = conn.execute(text("SELECT id, capture_id, first_ns FROM flows ORDER BY id")).fetchall()
+            ordinals = dict(conn.execute(text("SELECT id, ordinal FROM captures")).fetchall())
+        assert ordinals == {"aaaa": 1, "bbbb": 2}  # in the order they were first analysed
+        one, two = 1 << FLOW_ID_BITS, 2 << FLOW_ID_BITS
+        assert [tuple(r) for r in rows] == [(one, "aaaa", 10), (one + 1, "aaaa", 30), (two, "bbbb", 20)]
+        store.ingest(analyze([SAMPLE]).analysis, "t", 3)  # a new capture takes the next ordinal
+        assert max(ordinals.values()) + 1 == max(
+            o for (o,) in store.engine.connect().execute(text("SELECT ordinal FROM captures")).fetchall()
+        )
+    finally:
+        store.close()
+
+
+def test_later_capture_widens_rows_in_place(tmp_path: Path, db_url: str, stores: list[Store]) -> None:
+    """Rows of devices already stored are updated (not duplicated): address and evidence spans widen."""
+    early = write_pcap(tmp_path / "early.pcap", [(1_000_000_000, frame(HOST, PUMP, "10.0.0.5", "10.0.0.9"))])
+    late = write_pcap(tmp_path / "late.pcap", [(9_000_000_000, frame(HOST, PUMP, "10.0.0.5", "10.0.0.9"))])
+    store = Store.open(db_url)
+    stores.append(store)
+    store.ingest(analyze([late]).analysis, "t", 1)
+    store.ingest(analyze([early]).analysis, "t", 2)
+    host = next(d for d in store.devices() if d.id == "mac:00:09:fb:00:00:01")
+    (address,) = host.addresses
+    assert (address.ip, address.first_ns, address.last_ns) == ("10.0.0.5", 1_000_000_000, 9_000_000_000)
+    (mac_ev,) = [e for e in host.evidence if e.attribute == "mac"]
+    assert (mac_ev.first_ns, mac_ev.last_ns) == (1_000_000_000, 9_000_000_000)
+    assert mac_ev.packet is not None and mac_ev.packet.capture == analyze([early]).analysis.captures[0].id
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM device_addresses WHERE ip = '10.0.0.5'")).scalar() == 1

@@ -804,7 +804,8 @@ class InventoryBuilder:
         vendor = None
         vendor_ev = [e for e in evidence if e.attribute == "vendor"]
         if vendor_ev:
-            vendor = max(vendor_ev, key=lambda e: (e.confidence, e.value)).value
+            # highest confidence; ties go to the alphabetically first value (as the store decides when merging)
+            vendor = min(vendor_ev, key=lambda e: (-e.confidence, e.value)).value
         first = min([d.span.first_ns, *(s.first_ns for s, _, _ in d.addresses.values())])
         last = max([d.span.last_ns, *(s.last_ns for s, _, _ in d.addresses.values())])
         return Device(

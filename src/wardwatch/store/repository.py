@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
-import xxhash
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, inspect, select, text, update
+import numpy as np
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,7 +43,7 @@ from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
 
 #: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 #: Flow rows built and inserted per executemany call.
 INSERT_SLICE = 20_000
 #: Rows per IN (...) list: stays under SQLite's variable limit.
@@ -58,26 +71,14 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[i : i + CHUNK]
 
 
-def flow_id(f: Flow) -> str:
-    """Stable id of a flow: digest of its capture, 5-tuple and first packet time."""
-    return _flow_id(f.capture, f.proto, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.first_ns)
+FlowColumnLists = list[list[Any]]
+"""The ``flows`` table's columns after the id (``FLOW_COLUMNS[1:]``), one list of plain values each."""
 
 
-def _flow_id(
-    capture: str, proto: int, src_ip: str, src_port: int | None, dst_ip: str, dst_port: int | None, first_ns: int
-) -> str:
-    key = f"{capture}|{proto}|{src_ip}|{src_port}|{dst_ip}|{dst_port}|{first_ns}"
-    return xxhash.xxh3_128_hexdigest(key.encode())[:24]
-
-
-FlowRow = tuple[Any, ...]
-"""A flow as the ``flows`` table stores it, without its id (``FLOW_COLUMNS[1:]``)."""
-
-
-def flow_rows(flows: Sequence[Flow]) -> list[FlowRow]:
-    """The rows of ``flows`` (read straight from the columns when they are ``FlowColumns``)."""
+def flow_column_lists(flows: Sequence[Flow]) -> FlowColumnLists:
+    """The columns of ``flows`` as the ``flows`` table stores them (read straight from ``FlowColumns``)."""
     if not isinstance(flows, FlowColumns):
-        return [
+        rows = [
             (
                 f.capture,
                 f.proto,
@@ -100,29 +101,45 @@ def flow_rows(flows: Sequence[Flow]) -> list[FlowRow]:
             )  # fmt: skip
             for f in flows
         ]
+        return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in FLOW_COLUMNS[1:]]
     c = flows.columns
-    texts = (*flows.texts, None)
+    texts = np.array([*flows.texts, None], dtype=object)  # index -1 -> None
 
     def text(name: str) -> list[Any]:
-        return [texts[i] for i in c[name].tolist()]
+        return cast(list[Any], texts[c[name]].tolist())
 
     def optional(name: str) -> list[int | None]:
-        return [None if v < 0 else v for v in c[name].tolist()]
+        values: list[int] = c[name].tolist()
+        if (c[name] < 0).any():
+            return [None if v < 0 else v for v in values]
+        return cast(list[int | None], values)
 
-    ptr = flows.vlan_ptr.tolist()
-    values = flows.vlan_values.tolist()
-    vlans = ["" if a == b else ",".join(map(str, values[a:b])) for a, b in zip(ptr[:-1], ptr[1:], strict=True)]
-    return list(
-        zip(
-            text("capture"), c["proto"].tolist(), text("src_ip"), optional("src_port"), text("dst_ip"),
-            optional("dst_port"), c["first_ns"].tolist(), c["last_ns"].tolist(), c["packets_src"].tolist(),
-            c["packets_dst"].tolist(), c["bytes_src"].tolist(), c["bytes_dst"].tolist(), c["tcp_flags_src"].tolist(),
-            c["tcp_flags_dst"].tolist(), text("initiator"), vlans, text("src_device"), text("dst_device"),
-            strict=True,
-        )
-    )  # fmt: skip
+    return [
+        text("capture"), c["proto"].tolist(), text("src_ip"), optional("src_port"), text("dst_ip"),
+        optional("dst_port"), c["first_ns"].tolist(), c["last_ns"].tolist(), c["packets_src"].tolist(),
+        c["packets_dst"].tolist(), c["bytes_src"].tolist(), c["bytes_dst"].tolist(), c["tcp_flags_src"].tolist(),
+        c["tcp_flags_dst"].tolist(), text("initiator"), _vlan_texts(flows), text("src_device"), text("dst_device"),
+    ]  # fmt: skip
 
 
+def _vlan_texts(flows: FlowColumns) -> list[str]:
+    """Each flow's VLAN list as the comma-separated text the ``flows.vlans`` column holds."""
+    ptr, values = flows.vlan_ptr, flows.vlan_values
+    lengths = np.diff(ptr)
+    out = np.full(len(lengths), "", dtype=object)
+    one = np.flatnonzero(lengths == 1)
+    if len(one):  # the usual case: one VLAN (tagged) or none (untagged)
+        distinct, inverse = np.unique(values[ptr[one]], return_inverse=True)
+        out[one] = np.array([str(v) for v in distinct.tolist()], dtype=object)[inverse]
+    for i in np.flatnonzero(lengths > 1).tolist():
+        out[i] = ",".join(map(str, values[ptr[i] : ptr[i + 1]].tolist()))
+    return cast(list[str], out.tolist())
+
+
+DEVICE_COLUMNS = (
+    "id", "kind", "mac", "vendor", "model", "device_type", "firmware", "os", "first_ns", "last_ns", "mac_randomized",
+    "router", "via",
+)  # fmt: skip
 FLOW_COLUMNS = (
     "id", "capture_id", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "first_ns", "last_ns", "packets_src",
     "packets_dst", "bytes_src", "bytes_dst", "tcp_flags_src", "tcp_flags_dst", "initiator", "vlans", "src_device",
@@ -150,11 +167,33 @@ def _bulk_insert(conn: Connection, table: Any, names: Sequence[str], rows: Seque
     conn.exec_driver_sql(sql, list(rows))
 
 
-def _insert_dicts(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows given as dicts with the same keys, through ``_bulk_insert``."""
-    if rows:
-        names = list(rows[0])
-        _bulk_insert(conn, table, names, [tuple(r[n] for n in names) for r in rows])
+def _bulk_update(
+    conn: Connection, table: Any, keys: Sequence[str], names: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """``UPDATE table SET names... WHERE keys...`` once per row (values first, then keys), in one executemany."""
+    if not rows:
+        return
+    if conn.dialect.paramstyle not in ("qmark", "format", "pyformat"):  # let SQLAlchemy bind the parameters
+        stmt = update(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
+        stmt = stmt.values({n: bindparam(f"v_{n}") for n in names})
+        labels = [f"v_{n}" for n in names] + [f"k_{k}" for k in keys]
+        params = [dict(zip(labels, r, strict=True)) for r in rows]
+        conn.execute(stmt, params)
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (
+        f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(n)} = {mark}' for n in names)} "
+        f"WHERE {' AND '.join(f'{quote(k)} = {mark}' for k in keys)}"
+    )
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def _positions(captures: list[Any], capture: str) -> list[int] | None:
+    """Where ``capture``'s flows are in the ``capture_id`` column (None: all of them, the usual case)."""
+    if all(c == capture for c in captures):
+        return None
+    return [i for i, c in enumerate(captures) if c == capture]
 
 
 def _vlan_col(vlan: int | None) -> int:
@@ -172,8 +211,11 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def open(cls, db: str, create: bool = True) -> Store:
-        """Open (migrating as needed) the database ``db``; with ``create=False`` a missing SQLite file is an error."""
+    def open(cls, db: str, create: bool = True, migrate: bool = True) -> Store:
+        """Open (migrating as needed) the database ``db``; with ``create=False`` a missing SQLite file is an error.
+
+        ``migrate=False`` leaves the schema as it is (for tests of the migrations themselves).
+        """
         url = database_url(db)
         try:
             if url.get_backend_name() == "sqlite" and url.database:
@@ -186,7 +228,8 @@ class Store:
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             store = cls(engine)
-            store.migrate()
+            if migrate:
+                store.migrate()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open database {url.render_as_string(hide_password=True)}: {exc}") from exc
         return store
@@ -199,17 +242,48 @@ class Store:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (Alembic is only loaded when there is work to do)."""
-        if self.schema_revision() == HEAD_REVISION:
+        """Bring the schema to the newest Alembic revision (Alembic is only loaded when there is work to do).
+
+        An empty database gets the newest schema straight from the table definitions and is stamped with the
+        head revision (Alembic's own advice for new databases; a test checks that the migrations build the same
+        schema).
+        """
+        revision = self.schema_revision()
+        if revision == HEAD_REVISION:
             return
+        if revision is None:
+            with self.engine.begin() as conn:
+                if not inspect(conn).get_table_names():
+                    t.metadata.create_all(conn)
+                    t.alembic_version.create(conn)
+                    conn.execute(insert(t.alembic_version).values(version_num=HEAD_REVISION))
+                    return
+        self.upgrade("head")
+
+    def upgrade(self, revision: str) -> None:
+        """Run the Alembic migrations up to ``revision``."""
         from alembic import command
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", str(resources.files("wardwatch.store") / "migrations"))
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        sqlite = self.engine.dialect.name == "sqlite"
+        with self.engine.connect() as conn:
+            if sqlite:
+                # SQLite alters a table by copying it and dropping the old one; with foreign keys enforced, that
+                # drop would cascade into the rows referring to it (the flows of every capture)
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # (a no-op inside a transaction: none is open yet)
+                conn.commit()
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+                    if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                        raise StoreError(f"migrating to {revision} broke {len(broken)} foreign key references")
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
 
     def close(self) -> None:
         """Release connections."""
@@ -221,15 +295,13 @@ class Store:
         """Store ``analysis`` in one transaction (idempotent: the same analysis twice leaves the same rows)."""
         try:
             with self.engine.begin() as conn:
-                for cap in analysis.captures:
-                    self._put_capture(conn, cap, tool_version, now_ns)
+                ordinals = {cap.id: self._put_capture(conn, cap, tool_version, now_ns) for cap in analysis.captures}
                 self._merge_devices(conn, analysis.devices)
-                by_capture: dict[str, list[FlowRow]] = defaultdict(list)
-                for row in flow_rows(analysis.flows):
-                    by_capture[row[0]].append(row)
+                columns = flow_column_lists(analysis.flows)
                 for cap in analysis.captures:
-                    self._replace_flows(conn, cap.id, by_capture.get(cap.id, []))
+                    self._replace_flows(conn, ordinals[cap.id], columns, _positions(columns[0], cap.id))
                     conn.execute(delete(t.skipped).where(t.skipped.c.capture_id == cap.id))
+                del columns
                 skips = [
                     {
                         "capture_id": s.capture,
@@ -245,7 +317,8 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"could not store the analysis: {exc}") from exc
 
-    def _put_capture(self, conn: Connection, cap: CaptureInfo, tool_version: str, now_ns: int) -> None:
+    def _put_capture(self, conn: Connection, cap: CaptureInfo, tool_version: str, now_ns: int) -> int:
+        """Insert or update the row of ``cap``; return its ordinal (new captures get the next one)."""
         values = {
             "digest": cap.digest,
             "size": cap.size,
@@ -258,68 +331,76 @@ class Store:
             "error": cap.error,
             "error_offset": cap.error_offset,
         }
-        exists = conn.execute(select(t.captures.c.id).where(t.captures.c.id == cap.id)).first()
-        if exists is None:
+        ordinal = conn.execute(select(t.captures.c.ordinal).where(t.captures.c.id == cap.id)).scalar()
+        if ordinal is None:
+            ordinal = (conn.execute(select(func.max(t.captures.c.ordinal))).scalar() or 0) + 1
             conn.execute(
                 insert(t.captures).values(
-                    id=cap.id, path=cap.path, analysed_ns=now_ns, tool_version=tool_version, sha256=cap.sha256, **values
+                    id=cap.id, path=cap.path, analysed_ns=now_ns, tool_version=tool_version, sha256=cap.sha256,
+                    ordinal=ordinal, **values,
                 )
-            )
+            )  # fmt: skip
         else:  # first path and first analysis time are kept: re-analysis must not change the database
             if cap.sha256 is not None:  # a SHA-256 computed once is kept even when later runs skip it
                 values["sha256"] = cap.sha256
             conn.execute(update(t.captures).where(t.captures.c.id == cap.id).values(**values))
+        return int(ordinal)
 
-    def _replace_flows(self, conn: Connection, capture: CaptureId, rows: Sequence[FlowRow]) -> None:
-        conn.execute(delete(t.flows).where(t.flows.c.capture_id == capture))
-        ids: list[str] = []
-        seen: set[str] = set()
-        for r in rows:
-            fid = base = _flow_id(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
-            n = 1
-            while fid in seen:  # two flows with one key and start time: disambiguate deterministically
-                fid = base[:20] + f"{n:04d}"
-                n += 1
-            seen.add(fid)
-            ids.append(fid)
-        # in primary-key order: the B-tree grows at its end instead of splitting pages everywhere; in slices,
-        # so the rows are never all in memory twice
-        order = sorted(range(len(ids)), key=ids.__getitem__)
-        for start in range(0, len(order), INSERT_SLICE):
-            _bulk_insert(conn, t.flows, FLOW_COLUMNS, [(ids[k], *rows[k]) for k in order[start : start + INSERT_SLICE]])
+    def _replace_flows(
+        self, conn: Connection, ordinal: int, columns: FlowColumnLists, positions: Sequence[int] | None
+    ) -> None:
+        """Replace the flows of the capture numbered ``ordinal`` by the rows at ``positions`` of ``columns`` (all
+        rows when None), numbered in that (canonical) order: the ids grow, so the B-tree grows at its end."""
+        base = ordinal << t.FLOW_ID_BITS
+        conn.execute(delete(t.flows).where(t.flows.c.id >= base, t.flows.c.id < base + (1 << t.FLOW_ID_BITS)))
+        n = len(columns[0]) if positions is None else len(positions)
+        if n >= 1 << t.FLOW_ID_BITS:
+            raise StoreError(f"a capture with {n:,} flows is more than the store can number")
+        for start in range(0, n, INSERT_SLICE):  # in slices: the rows are never all in memory at once
+            stop = min(n, start + INSERT_SLICE)
+            if positions is None:
+                part = [col[start:stop] for col in columns]
+            else:
+                take = positions[start:stop]
+                part = [[col[i] for i in take] for col in columns]
+            _bulk_insert(conn, t.flows, FLOW_COLUMNS, list(zip(range(base + start, base + stop), *part, strict=True)))
 
     def _merge_devices(self, conn: Connection, devices: Sequence[Device]) -> None:
         ids = [d.id for d in devices]
         existing: dict[str, Any] = {}
-        for chunk in _chunks(ids):
-            for found in conn.execute(select(t.devices).where(t.devices.c.id.in_(chunk))):
-                existing[found.id] = found
+        # a database without devices (the first ingest) has no rows to merge with: no lookups
+        known = conn.execute(select(t.devices.c.id).limit(1)).first() is not None
+        if known:
+            for chunk in _chunks(ids):
+                for found in conn.execute(select(t.devices).where(t.devices.c.id.in_(chunk))):
+                    existing[found.id] = found
         new_rows = []
         for d in devices:
             row = existing.get(d.id)
             if row is None:
                 new_rows.append(
-                    {
-                        "id": d.id,
-                        "kind": d.kind.value,
-                        "mac": d.macs[0] if d.macs else None,
-                        "vendor": d.vendor,
-                        "model": d.model,
-                        "device_type": d.device_type,
-                        "firmware": d.firmware,
-                        "os": d.os,
-                        "first_ns": d.first_ns,
-                        "last_ns": d.last_ns,
-                        "mac_randomized": d.mac_randomized,
-                        "router": d.router,
-                        "via": d.via,
-                    }
+                    (
+                        d.id,
+                        d.kind.value,
+                        d.macs[0] if d.macs else None,
+                        d.vendor,
+                        d.model,
+                        d.device_type,
+                        d.firmware,
+                        d.os,
+                        d.first_ns,
+                        d.last_ns,
+                        d.mac_randomized,
+                        d.router,
+                        d.via,
+                    )  # fmt: skip
                 )
             else:
                 self._widen_device(conn, d.id, d.first_ns, d.last_ns, d.router, d.via, row)
-        _insert_dicts(conn, t.devices, new_rows)
-        self._merge_children(conn, [(d.id, d) for d in devices])
-        self._refresh_vendor(conn, ids)
+        _bulk_insert(conn, t.devices, DEVICE_COLUMNS, new_rows)
+        self._merge_children(conn, [(d.id, d) for d in devices], known)
+        if known:  # new devices got the vendor of their own evidence: only merged ones can change
+            self._refresh_vendor(conn, [d for d in ids if d in existing])
 
     @staticmethod
     def _widen_device(
@@ -335,32 +416,31 @@ class Store:
         if any(getattr(row, k) != v for k, v in values.items()):
             conn.execute(update(t.devices).where(t.devices.c.id == dev).values(**values))
 
-    def _merge_children(self, conn: Connection, items: Sequence[tuple[str, Device]]) -> None:
-        """Merge addresses, VLANs, host names and evidence of ``items`` into the rows of their device ids."""
-        ids = sorted({dev for dev, _ in items})
-        addr_old: dict[tuple[str, str, int], Any] = {}
+    def _merge_children(self, conn: Connection, items: Sequence[tuple[str, Device]], known: bool = True) -> None:
+        """Merge addresses, VLANs, host names and evidence of ``items`` into the rows of their device ids
+        (``known=False``: the database holds no rows of these devices yet). Rows are tuples in column order."""
+        addr_old: dict[tuple[str, str, int], AddrRow] = {}
         vlan_old: set[tuple[str, int]] = set()
         host_old: dict[tuple[str, str], float] = {}
-        ev_old: dict[tuple[str, str, str, str], Any] = {}
-        for chunk in _chunks(ids):
+        ev_old: dict[tuple[str, str, str, str], EvidenceRow] = {}
+        for chunk in _chunks(sorted({dev for dev, _ in items}) if known else []):
             for r in conn.execute(select(t.device_addresses).where(t.device_addresses.c.device_id.in_(chunk))):
-                addr_old[(r.device_id, r.ip, r.vlan)] = r
+                addr_old[(r.device_id, r.ip, r.vlan)] = tuple(r)
             for r in conn.execute(select(t.device_vlans).where(t.device_vlans.c.device_id.in_(chunk))):
                 vlan_old.add((r.device_id, r.vlan))
             for r in conn.execute(select(t.device_hostnames).where(t.device_hostnames.c.device_id.in_(chunk))):
                 host_old[(r.device_id, r.name)] = r.confidence
             for r in conn.execute(select(t.evidence).where(t.evidence.c.device_id.in_(chunk))):
-                ev_old[(r.device_id, r.attribute, r.value, r.source)] = r
+                ev_old[(r.device_id, r.attribute, r.value, r.source)] = tuple(r)
 
-        addr_new: dict[tuple[str, str, int], dict[str, Any]] = {}
+        addr_new: dict[tuple[str, str, int], AddrRow] = {}
         vlan_new: set[tuple[str, int]] = set()
         host_new: dict[tuple[str, str], float] = {}
-        ev_new: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        ev_new: dict[tuple[str, str, str, str], EvidenceRow] = {}
         for dev, d in items:
             for a in d.addresses:
                 key = (dev, a.ip, _vlan_col(a.vlan))
-                cur = addr_new.get(key) or _addr_row(addr_old.get(key))
-                addr_new[key] = _merge_addr(key, cur, a)
+                addr_new[key] = _merge_addr(key, addr_new.get(key) or addr_old.get(key), a)
             for v in d.vlans:
                 if (dev, v) not in vlan_old:
                     vlan_new.add((dev, v))
@@ -376,29 +456,22 @@ class Store:
                     host_new[key2] = conf
             for e in d.evidence:
                 key3 = (dev, e.attribute, e.value, e.source)
-                cur3 = ev_new.get(key3) or _ev_row(ev_old.get(key3))
-                ev_new[key3] = _merge_ev(key3, cur3, e)
+                ev_new[key3] = _merge_ev(key3, ev_new.get(key3) or ev_old.get(key3), e)
 
-        def upsert(table: Any, keys: tuple[str, ...], rows: dict[Any, dict[str, Any]], old: Iterable[Any]) -> None:
-            old_keys = set(old)
-            fresh = [r for k, r in rows.items() if k not in old_keys]
-            for k, r in rows.items():
-                if k in old_keys:
-                    cond = [getattr(table.c, name) == value for name, value in zip(keys, k, strict=True)]
-                    conn.execute(update(table).where(*cond).values(**{c: v for c, v in r.items() if c not in keys}))
-            _insert_dicts(conn, table, fresh)
+        def upsert(table: Any, keys: int, rows: dict[Any, tuple[Any, ...]], old: Mapping[Any, Any]) -> None:
+            """Insert the rows whose key (their first ``keys`` values) is new, update those that changed."""
+            names = [c.name for c in table.columns]
+            _bulk_insert(conn, table, names, [r for k, r in rows.items() if k not in old])
+            changed = [r for k, r in rows.items() if k in old and old[k] != r]
+            _bulk_update(conn, table, names[:keys], names[keys:], [(*r[keys:], *r[:keys]) for r in changed])
 
-        changed_addr = {k: r for k, r in addr_new.items() if _addr_row(addr_old.get(k)) != r}
-        upsert(t.device_addresses, ("device_id", "ip", "vlan"), changed_addr, addr_old)
-        if vlan_new:
-            conn.execute(insert(t.device_vlans), [{"device_id": d, "vlan": v} for d, v in sorted(vlan_new)])
-        host_rows = {k: {"device_id": k[0], "name": k[1], "confidence": c} for k, c in host_new.items()}
-        upsert(t.device_hostnames, ("device_id", "name"), host_rows, host_old)
-        changed_ev = {k: r for k, r in ev_new.items() if _ev_row(ev_old.get(k)) != r}
-        upsert(t.evidence, ("device_id", "attribute", "value", "source"), changed_ev, ev_old)
+        upsert(t.device_addresses, 3, addr_new, addr_old)
+        _bulk_insert(conn, t.device_vlans, ("device_id", "vlan"), sorted(vlan_new))
+        upsert(t.device_hostnames, 2, {k: (*k, c) for k, c in host_new.items()}, host_old)
+        upsert(t.evidence, 4, ev_new, ev_old)
 
     def _refresh_vendor(self, conn: Connection, ids: Sequence[str]) -> None:
-        """Set each device's vendor to its most confident vendor evidence."""
+        """Set each device's vendor to its most confident vendor evidence (ties: the alphabetically first)."""
         for chunk in _chunks(list(ids)):
             best: dict[str, tuple[float, str]] = {}
             rows = conn.execute(
@@ -666,37 +739,20 @@ def _addr_sort(a: AddressUse) -> tuple[int, str, int]:
     )
 
 
-def _addr_row(row: Any) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return {
-        "device_id": row.device_id,
-        "ip": row.ip,
-        "vlan": row.vlan,
-        "first_ns": row.first_ns,
-        "last_ns": row.last_ns,
-        "source": row.source,
-        "confidence": row.confidence,
-    }
+AddrRow = tuple[Any, ...]
+"""A ``device_addresses`` row: device_id, ip, vlan, first_ns, last_ns, source, confidence."""
+EvidenceRow = tuple[Any, ...]
+"""An ``evidence`` row: device_id, attribute, value, source, confidence, capture_id, packet, first_ns, last_ns."""
 
 
-def _merge_addr(key: tuple[str, str, int], cur: dict[str, Any] | None, a: AddressUse) -> dict[str, Any]:
+def _merge_addr(key: tuple[str, str, int], cur: AddrRow | None, a: AddressUse) -> AddrRow:
     """Widen an address row by ``a``; the most confident source wins (ties: alphabetical, order-independent)."""
     if cur is None:
-        return {
-            "device_id": key[0],
-            "ip": key[1],
-            "vlan": key[2],
-            "first_ns": a.first_ns,
-            "last_ns": a.last_ns,
-            "source": a.source,
-            "confidence": a.confidence,
-        }
-    out = dict(cur, first_ns=min(cur["first_ns"], a.first_ns), last_ns=max(cur["last_ns"], a.last_ns))
-    if (a.confidence, _neg(a.source)) > (cur["confidence"], _neg(cur["source"])):
-        out["source"] = a.source
-        out["confidence"] = a.confidence
-    return out
+        return (*key, a.first_ns, a.last_ns, a.source, a.confidence)
+    _dev, _ip, _vlan, first, last, source, confidence = cur
+    if (a.confidence, _neg(a.source)) > (confidence, _neg(source)):
+        source, confidence = a.source, a.confidence
+    return (*key, min(first, a.first_ns), max(last, a.last_ns), source, confidence)
 
 
 def _neg(text: str) -> tuple[int, ...]:
@@ -704,46 +760,16 @@ def _neg(text: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in text) + (1,)
 
 
-def _ev_row(row: Any) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return {
-        "device_id": row.device_id,
-        "attribute": row.attribute,
-        "value": row.value,
-        "source": row.source,
-        "confidence": row.confidence,
-        "capture_id": row.capture_id,
-        "packet": row.packet,
-        "first_ns": row.first_ns,
-        "last_ns": row.last_ns,
-    }
-
-
-def _merge_ev(key: tuple[str, str, str, str], cur: dict[str, Any] | None, e: Evidence) -> dict[str, Any]:
+def _merge_ev(key: tuple[str, str, str, str], cur: EvidenceRow | None, e: Evidence) -> EvidenceRow:
     """Widen an evidence row by ``e``: highest confidence, earliest first sighting (with its packet), latest last."""
     capture = e.packet.capture if e.packet is not None else None
     number = e.packet.number if e.packet is not None else None
     if cur is None:
-        return {
-            "device_id": key[0],
-            "attribute": key[1],
-            "value": key[2],
-            "source": key[3],
-            "confidence": e.confidence,
-            "capture_id": capture,
-            "packet": number,
-            "first_ns": e.first_ns,
-            "last_ns": e.last_ns,
-        }
-    out = dict(cur, confidence=max(cur["confidence"], e.confidence), last_ns=max(cur["last_ns"], e.last_ns))
-    if (e.first_ns, capture or "", number or 0) < (
-        cur["first_ns"],
-        cur["capture_id"] or "",
-        cur["packet"] or 0,
-    ):
-        out.update(first_ns=e.first_ns, capture_id=capture, packet=number)
-    return out
+        return (*key, e.confidence, capture, number, e.first_ns, e.last_ns)
+    confidence, old_capture, old_number, first, last = cur[4:]
+    if (e.first_ns, capture or "", number or 0) < (first, old_capture or "", old_number or 0):
+        first, old_capture, old_number = e.first_ns, capture, number
+    return (*key, max(confidence, e.confidence), old_capture, old_number, first, max(last, e.last_ns))
 
 
 def _with(d: Device, addresses: tuple[AddressUse, ...], evidence: tuple[Evidence, ...]) -> Device:

@@ -3,6 +3,11 @@
 Times are integer nanoseconds since the Unix epoch (UTC). ``vlan`` 0 means "untagged" (VLAN id 0 is a
 priority tag, never a VLAN). Flow rows belong to the capture they were read from: re-analysing a capture
 replaces its rows, so the same input always leaves the same database.
+
+A flow's id is ``captures.ordinal << FLOW_ID_BITS | position`` (its place in the canonical flow order of its
+capture): a capture's flows are one range of the primary key (the SQLite rowid), so replacing them needs no
+index of their own, and rows arrive in key order. Ids are stable while a capture stays in a database; two
+databases that stored the same captures in another order number them differently.
 """
 
 from __future__ import annotations
@@ -16,10 +21,16 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
 )
+
+#: Bits of a flow id that number the flows of one capture (the capture's ordinal sits above them).
+FLOW_ID_BITS = 40
+#: A 64-bit integer primary key; on SQLite exactly ``INTEGER``, so that it is the table's rowid.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 metadata = MetaData(
     naming_convention={
@@ -48,6 +59,7 @@ captures = Table(
     Column("error_offset", BigInteger),
     Column("analysed_ns", BigInteger, nullable=False),
     Column("tool_version", String(32), nullable=False),
+    Column("ordinal", Integer, nullable=False, unique=True),
 )
 
 devices = Table(
@@ -113,7 +125,7 @@ evidence = Table(
 flows = Table(
     "flows",
     metadata,
-    Column("id", String(24), primary_key=True),
+    Column("id", RowId, primary_key=True, autoincrement=False),
     Column("capture_id", String(16), ForeignKey("captures.id", ondelete="CASCADE"), nullable=False),
     Column("proto", Integer, nullable=False),
     Column("src_ip", String(45), nullable=False),
@@ -132,7 +144,6 @@ flows = Table(
     Column("vlans", String(64), nullable=False),
     Column("src_device", String(80)),
     Column("dst_device", String(80)),
-    Index("ix_flows_capture_id", "capture_id"),
     Index("ix_flows_src_device", "src_device"),
     Index("ix_flows_dst_device", "dst_device"),
 )
@@ -144,4 +155,13 @@ skipped = Table(
     Column("reason", Text, primary_key=True),
     Column("count", BigInteger, nullable=False),
     Column("examples", String(128), nullable=False),
+)
+
+#: Alembic's bookkeeping table, as Alembic creates it (a new database is stamped with the head revision
+#: through it); kept apart from ``metadata``, which holds wardwatch's own tables.
+alembic_version = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
 )
