@@ -5,25 +5,17 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 from wardwatch import __version__
 from wardwatch.cli.common import DEFAULT_DB, DbOption, Exit, err, fail, open_store, output
-from wardwatch.engine import Engine
+from wardwatch.engine import Engine, ProgressCallback
 from wardwatch.errors import StoreError
-from wardwatch.report.json_doc import analysis_document, write_json
+
+if TYPE_CHECKING:  # Rich's progress bar and tables are loaded only when shown (`-q` starts faster)
+    from rich.progress import Progress, TaskID
 
 
 def analyze(
@@ -66,23 +58,36 @@ def analyze(
     Exit code 3 when a file could not be read completely; everything read before the damage is kept.
     """
     started = time.monotonic()
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TextColumn("{task.fields[packets]:>10,} packets"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=quiet,
-        transient=False,
-    )
-    sizes = {str(p): p.stat().st_size if p.is_file() else 0 for p in captures}
-    tracker = _ProgressTracker(progress, sizes)
-    with progress:
-        tracker.task = progress.add_task("reading", total=sum(sizes.values()) or None, packets=0)
-        workers = jobs or min(len(captures), os.cpu_count() or 1)
-        result = Engine(sha256=sha256).analyze(captures, tracker.update, jobs=workers)
+    workers = jobs or min(len(captures), os.cpu_count() or 1)
+    engine = Engine(sha256=sha256)
+    if quiet:
+        result = engine.analyze(captures, None, jobs=workers)
+    else:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[packets]:>10,} packets"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
+        sizes = {str(p): p.stat().st_size if p.is_file() else 0 for p in captures}
+        tracker = _ProgressTracker(progress, sizes)
+        with progress:
+            tracker.task = progress.add_task("reading", total=sum(sizes.values()) or None, packets=0)
+            update: ProgressCallback = tracker.update
+            result = engine.analyze(captures, update, jobs=workers)
     analysis = result.analysis
     for error in result.errors:
         err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
@@ -93,9 +98,13 @@ def analyze(
             except StoreError as exc:
                 raise fail(str(exc)) from exc
     if json_out is not None:
+        from wardwatch.report.json_doc import analysis_document, write_json
+
         with output(json_out) as fh:
             write_json(analysis_document(analysis), fh)
     if not quiet:
+        from rich.table import Table
+
         elapsed = time.monotonic() - started
         packets = sum(c.packets for c in analysis.captures)
         summary = Table(title="Analysis summary", show_header=False)

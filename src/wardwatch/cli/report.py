@@ -8,7 +8,6 @@ import typer
 
 from wardwatch import __version__
 from wardwatch.cli.common import DEFAULT_DB, DbOption, err, open_store, output
-from wardwatch.report.html import render_html
 
 
 def report(
@@ -19,6 +18,8 @@ def report(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Write one self-contained HTML page: inventory table and interactive communication map."""
+    from wardwatch.report.html import render_html  # Jinja2 is loaded by the command that needs it
+
     with open_store(db) as store:
         analysis = store.analysis()
     page = render_html(analysis, __version__)
