@@ -13,8 +13,9 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from wardwatch.dissect import native
 from wardwatch.dissect.interface import MalformedPacket, PayloadTest, Selector, observe
-from wardwatch.dissect.wire import NameCache, read_name
+from wardwatch.dissect.wire import NameCache, read_name, read_name_py
 from wardwatch.model.addr import ip_str
 from wardwatch.model.observation import Attribute, Observation, PacketRef, SubjectKind
 from wardwatch.model.packet import Packet
@@ -66,7 +67,22 @@ class Message(NamedTuple):
 
 
 def parse_message(data: bytes) -> Message:
-    """Parse a DNS message (header, questions, records) without interpreting rdata."""
+    """Parse a DNS message (header, questions, records) without interpreting rdata.
+
+    The C parser does it when it is built (the same answers and errors: ``parse_message_py`` is its reference).
+    """
+    c = native.c_dnswire
+    if c is None:
+        return parse_message_py(data)
+    try:
+        ident, flags, questions, records = c.parse_message(data)
+    except ValueError as exc:
+        raise MalformedPacket(str(exc)) from None
+    return Message(ident, flags, questions, tuple(map(Record._make, records)))
+
+
+def parse_message_py(data: bytes) -> Message:
+    """``parse_message`` in Python."""
     if len(data) < 12:
         raise MalformedPacket("DNS message shorter than its header")
     ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
@@ -76,14 +92,14 @@ def parse_message(data: bytes) -> Message:
     questions = []
     names: NameCache = {}
     for _ in range(qd):
-        name, pos = read_name(data, pos, names)
+        name, pos = read_name_py(data, pos, names)
         if pos + 4 > len(data):
             raise MalformedPacket("DNS question cut short")
         pos += 4
         questions.append(name)
     records = []
     for _ in range(an + ns + ar):
-        name, pos = read_name(data, pos, names)
+        name, pos = read_name_py(data, pos, names)
         if pos + 10 > len(data):
             raise MalformedPacket("DNS record header cut short")
         rtype, rclass, _ttl, rdlen = struct.unpack_from("!HHIH", data, pos)

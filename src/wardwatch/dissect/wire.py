@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wardwatch.dissect import native
 from wardwatch.dissect.interface import MalformedPacket
 
 #: A name with more labels than this (or more pointer jumps) is hostile or corrupt.
@@ -16,10 +17,22 @@ def read_name(data: bytes, pos: int, cache: NameCache | None = None) -> tuple[st
     """Read a possibly compressed domain name at ``pos``.
 
     Returns the dotted name (no trailing dot; non-printable bytes escaped as ``\\DDD``) and the position just
-    after the name in the original place. Raises ``MalformedPacket`` on truncation or pointer loops.
-    ``cache`` (one per message) remembers the labels of names by the offset they start at, so compression
-    pointers to a name already read cost a lookup.
+    after the name in the original place. Raises ``MalformedPacket`` on truncation, pointer loops or more than
+    ``MAX_LABELS`` labels. ``cache`` (one per message) remembers the labels of names by the offset they start at,
+    so compression pointers to a name already read cost a lookup. Without a cache, the C parser reads the name
+    when it is built (the same answers: this function is its reference).
     """
+    c = native.c_dnswire
+    if cache is None and c is not None:
+        try:
+            return c.read_name(data, pos)  # type: ignore[no-any-return]
+        except ValueError as exc:
+            raise MalformedPacket(str(exc)) from None
+    return read_name_py(data, pos, cache)
+
+
+def read_name_py(data: bytes, pos: int, cache: NameCache | None = None) -> tuple[str, int]:
+    """``read_name`` in Python (the reference of the C parser)."""
     labels: list[bytes] = []
     end: int | None = None
     jumps = 0
@@ -31,6 +44,8 @@ def read_name(data: bytes, pos: int, cache: NameCache | None = None) -> tuple[st
             known = cache.get(pos) if end is not None else None
             if known is not None:
                 labels += known
+                if len(labels) > MAX_LABELS:  # a long name behind a pointer must not make a longer one
+                    raise MalformedPacket("DNS name has too many labels")
                 break
             marks.append((pos, len(labels)))
         if pos >= size:
