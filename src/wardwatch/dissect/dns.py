@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from wardwatch.dissect import native
@@ -128,29 +128,33 @@ def reverse_name_ip(name: str) -> str | None:
     return None
 
 
-def address_names(data: bytes, msg: Message) -> Iterator[tuple[str, str, bool]]:
-    """Yield (address, name, via_ptr) pairs stated by the records of ``msg``.
+RecordFields = tuple[str, int, int, int, int]
+"""A record as (name, rtype, rclass, rdata_pos, rdata_len): a ``Record``, or the plain tuple the C parser gives."""
+
+
+def address_names(data: bytes, records: Sequence[RecordFields]) -> Iterator[tuple[str, str, bool]]:
+    """Yield (address, name, via_ptr) pairs stated by ``records`` (those of a message parsed from ``data``).
 
     For A/AAAA reached through a CNAME chain from a question, the question's name is used: it is the name
     the client asked for (the chain's end is usually a CDN label).
     """
     alias_of: dict[str, str] = {}
-    for rec in msg.records:
-        if rec.rtype == TYPE_CNAME:
-            target, _ = read_name(data, rec.rdata_pos)
-            alias_of[target.lower()] = rec.name
-    for rec in msg.records:
-        if rec.rtype == TYPE_A and rec.rdata_len == 4 or rec.rtype == TYPE_AAAA and rec.rdata_len == 16:
-            name = rec.name
+    for name, rtype, _rclass, pos, _length in records:
+        if rtype == TYPE_CNAME:
+            target, _ = read_name(data, pos)
+            alias_of[target.lower()] = name
+    for name, rtype, _rclass, pos, length in records:
+        if rtype == TYPE_A and length == 4 or rtype == TYPE_AAAA and length == 16:
+            asked = name
             hops = 0
-            while name.lower() in alias_of and hops < 16:
-                name = alias_of[name.lower()]
+            while alias_of and asked.lower() in alias_of and hops < 16:
+                asked = alias_of[asked.lower()]
                 hops += 1
-            yield ip_str(data[rec.rdata_pos : rec.rdata_pos + rec.rdata_len]), name, False
-        elif rec.rtype == TYPE_PTR:
-            ip = reverse_name_ip(rec.name)
+            yield ip_str(data[pos : pos + length]), asked, False
+        elif rtype == TYPE_PTR:
+            ip = reverse_name_ip(name)
             if ip is not None:
-                target, _ = read_name(data, rec.rdata_pos)
+                target, _ = read_name(data, pos)
                 yield ip, target, True
 
 
@@ -199,11 +203,20 @@ class DnsDissector:
 def answers(data: bytes) -> tuple[tuple[str, str, bool], ...]:
     """The distinct (address, name, via_ptr) facts a successful response states (none for a query or an error
     response); raises ``MalformedPacket`` for what cannot be parsed."""
-    msg = parse_message(data)
-    if not msg.is_response or msg.rcode:
+    c = native.c_dnswire
+    records: Sequence[RecordFields]
+    if c is not None:  # the C parser's plain tuples: no Message or Record objects to build
+        try:
+            _ident, flags, _questions, records = c.parse_message(data)
+        except ValueError as exc:
+            raise MalformedPacket(str(exc)) from None
+    else:
+        msg = parse_message_py(data)
+        flags, records = msg.flags, msg.records
+    if not flags & 0x8000 or flags & 0x000F:  # a query, or an error response
         return ()
     seen: dict[tuple[str, str], bool] = {}
-    for ip, name, via_ptr in address_names(data, msg):
+    for ip, name, via_ptr in address_names(data, records):
         if name and (ip, name) not in seen:
             seen[(ip, name)] = via_ptr
     return tuple((ip, name, via_ptr) for (ip, name), via_ptr in seen.items())
