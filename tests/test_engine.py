@@ -96,6 +96,33 @@ def test_progress_callback_reaches_the_end(tmp_path: Path) -> None:
     assert len(calls) >= 2
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_collector_runs_less_often_while_analysing_and_as_before_after(tmp_path: Path, fast: bool) -> None:
+    """While analysing, the youngest generation is collected every GC_THRESHOLD allocations; the process's own
+    thresholds come back afterwards, also when the analysis fails."""
+    import gc
+
+    from wardwatch.engine import GC_THRESHOLD
+
+    path = write_pcap(tmp_path / "p.pcap", [(i, udp_frame(i)) for i in range(10)])
+    seen: list[tuple[int, int, int]] = []
+    before = gc.get_threshold()
+    gc.set_threshold(500, 9, 8)
+    try:
+        Engine(fast=fast).analyze([path], lambda *_: seen.append(gc.get_threshold()))
+        assert seen and all(t == (GC_THRESHOLD, 9, 8) for t in seen)
+        assert gc.get_threshold() == (500, 9, 8)
+
+        def boom(*_: object) -> None:
+            raise RuntimeError("progress display failed")
+
+        with pytest.raises(RuntimeError):
+            Engine(fast=fast).analyze([path], boom)
+        assert gc.get_threshold() == (500, 9, 8)
+    finally:
+        gc.set_threshold(*before)
+
+
 CORPUS = corpus_captures()
 
 
