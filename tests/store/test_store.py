@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from generate_ward import arp, ethernet, ip4, ipv4, udp
 from tests.conftest import SAMPLE, write_pcap
 from wardwatch.engine import analyze
 from wardwatch.errors import StoreError
+from wardwatch.model import Skipped
 from wardwatch.store import Store
 from wardwatch.store.repository import HEAD_REVISION
 from wardwatch.store.schema import FLOW_ID_BITS, metadata
@@ -297,3 +299,33 @@ def test_later_capture_widens_rows_in_place(tmp_path: Path, db_url: str, stores:
     assert mac_ev.packet is not None and mac_ev.packet.capture == analyze([early]).analysis.captures[0].id
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM device_addresses WHERE ip = '10.0.0.5'")).scalar() == 1
+
+
+def test_flow_indexes_after_a_first_and_a_later_ingest(tmp_path: Path, db_url: str, stores: list[Store]) -> None:
+    """The first ingest builds the flow indexes after its rows (into an empty table); they must be there, and
+    used, like after any later ingest."""
+    store = Store.open(db_url)
+    stores.append(store)
+
+    def index_names() -> set[str]:
+        return {ix["name"] for ix in inspect(store.engine).get_indexes("flows")}
+
+    store.ingest(analyze([SAMPLE]).analysis, "t", 1)
+    assert index_names() == {"ix_flows_src_device", "ix_flows_dst_device"}
+    pump = next(d.id for d in store.devices() if d.vendor and "Baxter" in d.vendor)
+    assert store.flows(pump) and all(pump in (f.src_device, f.dst_device) for f in store.flows(pump))
+    one = write_pcap(tmp_path / "one.pcap", [(1_000_000_000, frame(HOST, ROUTER, "10.0.0.5", "10.9.0.7"))])
+    store.ingest(analyze([one]).analysis, "t", 2)
+    assert index_names() == {"ix_flows_src_device", "ix_flows_dst_device"}
+    with pytest.raises(StoreError):  # a failing ingest into an empty table leaves it as it was, indexes included
+        empty = Store.open(str(tmp_path / "empty.db"))
+        stores.append(empty)
+        broken = analyze([SAMPLE]).analysis
+        twice = Skipped(capture=broken.captures[0].id, reason="test", count=1, examples=())
+        empty.ingest(replace(broken, skipped=(twice, twice)), "t", 1)  # a duplicate key after the flows
+    assert {ix["name"] for ix in inspect(empty.engine).get_indexes("flows")} == {
+        "ix_flows_src_device",
+        "ix_flows_dst_device",
+    }
+    with empty.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM flows")).scalar() == 0

@@ -356,6 +356,11 @@ class Store:
         n = len(columns[0]) if positions is None else len(positions)
         if n >= 1 << t.FLOW_ID_BITS:
             raise StoreError(f"a capture with {n:,} flows is more than the store can number")
+        # into an empty table, the indexes are built once the rows are in (a sort instead of n random inserts)
+        rebuild = n > 0 and conn.execute(select(t.flows.c.id).limit(1)).first() is None
+        if rebuild:
+            for index in t.flows.indexes:
+                index.drop(conn)
         for start in range(0, n, INSERT_SLICE):  # in slices: the rows are never all in memory at once
             stop = min(n, start + INSERT_SLICE)
             if positions is None:
@@ -364,6 +369,9 @@ class Store:
                 take = positions[start:stop]
                 part = [[col[i] for i in take] for col in columns]
             _bulk_insert(conn, t.flows, FLOW_COLUMNS, list(zip(range(base + start, base + stop), *part, strict=True)))
+        if rebuild:
+            for index in t.flows.indexes:
+                index.create(conn)
 
     def _merge_devices(self, conn: Connection, devices: Sequence[Device]) -> None:
         ids = [d.id for d in devices]
