@@ -27,6 +27,7 @@ from wardwatch.capture.vector import Columns, decode_batch
 from wardwatch.dissect import MalformedPacket, Registry, Selector, default_registry
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
 from wardwatch.inventory import FlowTable, InventoryBuilder, MapEdges, Timeouts, preload_registry
+from wardwatch.inventory.streams import StreamHeads
 from wardwatch.inventory.vflows import (
     CFlowTable,
     FlowRecords,
@@ -196,11 +197,14 @@ class Engine:
         )
         return RunResult(analysis=analysis, errors=tuple(errors))
 
-    def _dissect(self, pkt: Packet, provisional: CaptureId, inventory: InventoryBuilder, skips: _SkipCounter) -> None:
-        """Offer ``pkt`` to the dissectors that want it; what they cannot read is counted, never raised."""
+    def _dissect(
+        self, pkt: Packet, provisional: CaptureId, inventory: InventoryBuilder, skips: _SkipCounter, stream: int = -1
+    ) -> None:
+        """Offer ``pkt`` (``stream``: its stream-head number, or -1) to the dissectors that want it; what they
+        cannot read is counted, never raised."""
         if pkt.problem is not None and pkt.payload == b"":
             return
-        for dissector in self.registry.for_packet(pkt):
+        for dissector in self.registry.for_packet(pkt, stream):
             ref = PacketRef(provisional, pkt.number)
             try:
                 inventory.add_observations(dissector.dissect(pkt, ref))
@@ -278,7 +282,11 @@ class Engine:
         self, path: str | os.PathLike[str], jobs: int, progress: ProgressCallback | None
     ) -> FileOutcome | None:
         """Analyse one classic pcap in ``jobs`` parts at once, merged to exactly the serial result; None when the
-        file cannot be split (not a classic pcap, damaged, too small) or the parts cannot be merged exactly."""
+        file cannot be split (not a classic pcap, damaged, too small), the parts cannot be merged exactly, or a
+        dissector wants stream heads (a later part cannot know how many payload packets a connection already
+        carried before its first record)."""
+        if self.registry.head_limit:
+            return None
         name = os.fspath(path)
         try:
             size = os.path.getsize(name)
@@ -359,8 +367,10 @@ class Engine:
         last_ns: int | None = None
         error: CaptureError | None = None
         registry = self.registry
-        plain = _Tables.of(*registry.wanted(), registry.arp_wanted)
+        plain = _Tables.of(*registry.wanted(), registry.arp_wanted, registry.plain_head)
         tested = [(sel, _Tables.of_selector(sel)) for sel in registry.tested()]
+        heads = StreamHeads(registry.head_limit) if registry.head_limit else None
+        no_streams = np.zeros(0, dtype=np.int32)
         supported = np.array(sorted(SUPPORTED_LINKTYPES), dtype=np.int32)
         try:
             for batch in reader:
@@ -405,16 +415,21 @@ class Engine:
                     skips.add(FRAGMENT, number)
                 inventory.add_columns(cols, provisional, rows)
                 table.add(cols, usable)
-                want = _selected(cols, plain)
+                stream = heads.index_columns(cols, rows) if heads is not None else no_streams
+                want = _selected(cols, plain, stream)
                 for sel, tables in tested:  # selected, and passing the payload test
-                    rows = np.flatnonzero(_selected(cols, tables) & usable & ~want)
+                    rows = np.flatnonzero(_selected(cols, tables, stream) & usable & ~want)
                     if len(rows) and sel.payload is not None:
                         test = sel.payload
                         want[rows[cols.payload_test(rows, test.offset, test.mask, test.value, test.min_length)]] = True
                 wanted = np.flatnonzero(want & usable)
                 cols.prepare(wanted)
-                for i in wanted.tolist():
-                    self._dissect(cols.packet(i), provisional, inventory, skips)
+                if heads is None:
+                    for i in wanted.tolist():
+                        self._dissect(cols.packet(i), provisional, inventory, skips)
+                else:
+                    for i, number in zip(wanted.tolist(), stream[wanted].tolist(), strict=True):
+                        self._dissect(cols.packet(i), provisional, inventory, skips, number)
                 if progress is not None:
                     progress(path, reader.bytes_read, reader.size, packets)
                 del rows
@@ -438,6 +453,8 @@ class Engine:
     ) -> tuple[CaptureInfo, FlowTable, list[Skipped], list[CaptureError]]:
         reader = open_capture(path, self.sha256)
         table = FlowTable(provisional, self.timeouts)
+        limit = self.registry.head_limit
+        heads = StreamHeads(limit) if limit else None
         skips = _SkipCounter()
         errors: list[CaptureError] = []
         unsupported: set[int] = set()
@@ -478,7 +495,7 @@ class Engine:
                     skips.add(FRAGMENT, pkt.number)
                 inventory.add_packet(pkt, provisional)
                 table.add(pkt)
-                self._dissect(pkt, provisional, inventory, skips)
+                self._dissect(pkt, provisional, inventory, skips, heads.index(pkt) if heads is not None else -1)
         except CaptureError as exc:
             error = exc
         finally:
@@ -516,25 +533,34 @@ class _Tables:
     proto: BOOL
     ethertype: BOOL
     arp: bool
+    head: int
+    """Stream-head numbers below this are selected."""
 
     @classmethod
     def of(
-        cls, udp: Iterable[int], tcp: Iterable[int], protos: Iterable[int], ethertypes: Iterable[int], arp: bool
+        cls,
+        udp: Iterable[int],
+        tcp: Iterable[int],
+        protos: Iterable[int],
+        ethertypes: Iterable[int],
+        arp: bool,
+        head: int = 0,
     ) -> _Tables:
         def table(values: Iterable[int], size: int) -> BOOL:
             t = np.zeros(size + 2, dtype=bool)
             t[[v + 1 for v in values if 0 <= v < size]] = True
             return t
 
-        return cls(table(udp, 65536), table(tcp, 65536), table(protos, 256), table(ethertypes, 65536), arp)
+        return cls(table(udp, 65536), table(tcp, 65536), table(protos, 256), table(ethertypes, 65536), arp, head)
 
     @classmethod
     def of_selector(cls, sel: Selector) -> _Tables:
-        return cls.of(sel.udp_ports, sel.tcp_ports, sel.ip_protos, sel.ethertypes, sel.arp)
+        return cls.of(sel.udp_ports, sel.tcp_ports, sel.ip_protos, sel.ethertypes, sel.arp, sel.stream_head)
 
 
-def _selected(cols: Columns, tables: _Tables) -> BOOL:
-    """Rows of a batch that these ports, protocols, ethertypes (and ARP) select (``Registry.for_packet``)."""
+def _selected(cols: Columns, tables: _Tables, stream: npt.NDArray[np.int32] | None = None) -> BOOL:
+    """Rows of a batch that these ports, protocols, ethertypes, ARP and stream heads (``stream``: the batch's
+    stream-head numbers, see ``inventory.streams``) select (``Registry.for_packet``)."""
 
     def hit(table: BOOL, column: npt.NDArray[np.int32]) -> BOOL:
         return cast(BOOL, np.take(table, column.astype(np.int64) + 1, mode="clip"))
@@ -548,6 +574,8 @@ def _selected(cols: Columns, tables: _Tables) -> BOOL:
         want |= (proto == 6) & ported & (hit(tables.tcp, cols.sport) | hit(tables.tcp, cols.dport))
     if tables.arp:
         want |= cols.arp
+    if tables.head and stream is not None and len(stream):
+        want |= (stream >= 0) & (stream < tables.head)
     return want
 
 

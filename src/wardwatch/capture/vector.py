@@ -72,7 +72,8 @@ class Columns:
     icmp: I32 | None = None
     """``type << 8 | code`` of ICMP/ICMPv6 rows, -1 otherwise (C decoder only)."""
     pay_start: I32 | None = None
-    """Transport payload slice of the record, as the reference decoder cuts it (C decoder only)."""
+    """Transport payload slice of the record, as the reference decoder cuts it (rows not decoded by the reference
+    decoder: the vectorised decoders fill these; None only for a batch never decoded)."""
     pay_end: I32 | None = None
     problems: dict[int, str] = field(default_factory=dict)
     """Row -> why decoding stopped early (as ``Packet.problem``)."""
@@ -87,7 +88,7 @@ class Columns:
         row — the same Packet — else decoded; cached)."""
         pkt = self.packets.get(i)
         if pkt is None:
-            if self.pay_start is not None and not self.slow[i]:
+            if self.vlan_outer is not None and not self.slow[i]:
                 self.prepare(np.array([i], dtype=np.int64))
                 return self.packets[i]
             pkt = self.packets[i] = decode(self.batch.record(i))
@@ -95,12 +96,12 @@ class Columns:
 
     def prepare(self, rows: I64) -> None:
         """Build the Packets of ``rows`` at once (cheaper than one by one); ``packet`` then returns them."""
-        if self.pay_start is None or len(rows) == 0:
+        if self.vlan_outer is None or len(rows) == 0:  # the numpy decoder: its rows are decoded one by one
             return
         fast = rows[~self.slow[rows]]
         if len(fast) == 0:
             return
-        assert self.pay_end is not None and self.vlan_outer is not None and self.icmp is not None
+        assert self.pay_start is not None and self.pay_end is not None and self.icmp is not None
         b = self.batch
         cols: list[npt.NDArray[Any]] = [
             b.number[fast], b.ts[fast], b.wirelen[fast], b.caplen[fast], b.linktype[fast], b.iface[fast],
@@ -145,8 +146,7 @@ class Columns:
         """Whether each of ``rows`` has a transport payload with ``payload[offset] & mask == value``; a payload
         shorter than ``max(min_length, offset + 1)`` passes (the dissectors' ``PayloadTest`` over a batch).
 
-        Rows the C decoder handled are tested in the buffer; the others on their decoded Packet. Without payload
-        bounds (the numpy decoder) every row passes: the test only saves work, the dissector checks again."""
+        Rows the vectorised decoders handled are tested in the buffer; the others on their decoded Packet."""
         out = np.ones(len(rows), dtype=bool)
         if self.pay_start is None or self.pay_end is None or len(rows) == 0:
             return out
@@ -230,6 +230,8 @@ def decode_batch(batch: RecordBatch, use_c: bool = True) -> Columns:
         cols.has_smac = ~cols.slow
         cols.has_dmac = cols.has_smac.copy()
     else:
+        cols.pay_start = np.zeros(n, dtype=np.int32)
+        cols.pay_end = np.zeros(n, dtype=np.int32)
         buf = np.frombuffer(batch.buf, dtype=np.uint8)
         start, caplen = batch.start, batch.caplen
         eth = (batch.linktype == LinkType.ETHERNET) & (caplen >= 14) & (start + W_LINK <= len(buf))
@@ -322,6 +324,7 @@ def _ipv4(
     cols.proto[rr] = p
     cols.frag[rr] = np.where(later[sel], 2, np.where(first[sel], 1, 0)).astype(np.uint8)
     cols.slow[rr] = False
+    _payload(cols, rr, p, l4[sel], avail[sel], later[sel])
     ports = np.flatnonzero(~later[sel] & ((p == 6) | (p == 17)))
     if len(ports):
         hl = ihl[sel][ports]
@@ -331,7 +334,7 @@ def _ipv4(
         if not plain.all():
             q = ports[~plain]
             th[~plain] = rows(buf, start[sel][q] + l4[sel][q], 14)
-        _ports(cols, rr[ports], p[ports], th)
+        _ports(cols, rr[ports], p[ports], th, l4[sel][ports])
 
 
 def _ipv6(cols: Columns, r: I64, net: npt.NDArray[np.uint8], l3: I64, cap: I64) -> None:
@@ -358,16 +361,35 @@ def _ipv6(cols: Columns, r: I64, net: npt.NDArray[np.uint8], l3: I64, cap: I64) 
     cols.ttl[rr] = nn[:, 7]
     cols.proto[rr] = p
     cols.slow[rr] = False
+    _payload(cols, rr, p, l4[sel], avail[sel], np.zeros(len(sel), dtype=bool))
     ports = np.flatnonzero((p == 6) | (p == 17))
     if len(ports):
-        _ports(cols, rr[ports], p[ports], nn[ports, 40:54])
+        _ports(cols, rr[ports], p[ports], nn[ports, 40:54], l4[sel][ports])
 
 
-def _ports(cols: Columns, idx: I64, proto: I32, th: npt.NDArray[np.uint8]) -> None:
-    """Ports, and for TCP sequence number and flags, from the first 14 bytes of the transport header."""
+def _payload(cols: Columns, idx: I64, proto: I32, l4: I64, avail: I64, later: BOOL) -> None:
+    """Payload bounds of decoded IP rows as the reference decoder slices them: after the network header up to
+    its stated end; ICMP's 4 header bytes skipped here, TCP's and UDP's headers by ``_ports``."""
+    assert cols.pay_start is not None and cols.pay_end is not None
+    icmp = ~later & ((proto == 1) | (proto == 58))
+    start = np.where(icmp, l4 + 4, l4)
+    cols.pay_start[idx] = np.minimum(start, avail)
+    cols.pay_end[idx] = avail
+
+
+def _ports(cols: Columns, idx: I64, proto: I32, th: npt.NDArray[np.uint8], l4: I64) -> None:
+    """Ports, and for TCP sequence number and flags, from the first 14 bytes of the transport header (which
+    starts at ``l4``: the payload starts after it)."""
+    assert cols.pay_start is not None and cols.pay_end is not None
     cols.sport[idx] = _field(th, 0, ">u2")
     cols.dport[idx] = _field(th, 2, ">u2")
     tcp = proto == 6
+    end = cols.pay_end[idx].astype(np.int64)
+    udp_len = _field(th, 4, ">u2").astype(np.int64)
+    end = np.where(~tcp & (udp_len >= 8) & (l4 + udp_len < end), l4 + udp_len, end)
+    start = np.where(tcp, l4 + (th[:, 12] >> 4).astype(np.int64) * 4, l4 + 8)
+    cols.pay_start[idx] = np.minimum(start, end)
+    cols.pay_end[idx] = end
     if tcp.any():
         t = idx[tcp]
         tt = th[tcp]

@@ -51,6 +51,10 @@ class Selector:
     ethertypes: frozenset[int] = frozenset()
     ip_protos: frozenset[int] = frozenset()
     arp: bool = False
+    stream_head: int = 0
+    """The first ``stream_head`` packets with a TCP payload in each direction of every TCP connection, on any
+    port (a pure SYN starts a connection again): for protocols recognised by what they carry (HL7 over MLLP,
+    DICOM, TLS ...). The engine numbers them (``inventory.streams``) and passes the number to ``for_packet``."""
     payload: PayloadTest | None = None
 
 

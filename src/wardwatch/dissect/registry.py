@@ -41,6 +41,7 @@ class Registry:
         self._ethertype: dict[int, list[Dissector]] = {}
         self._ip_proto: dict[int, list[Dissector]] = {}
         self._arp: list[Dissector] = []
+        self._heads: list[Dissector] = []
         self._tests = False
 
     def register(self, dissector: Dissector) -> None:
@@ -51,8 +52,10 @@ class Registry:
         if name in self._by_name:
             raise DissectorRegistrationError(f"a dissector named {name!r} is already registered")
         sel = dissector.selector
-        if not (sel.udp_ports or sel.tcp_ports or sel.ethertypes or sel.ip_protos or sel.arp):
+        if not (sel.udp_ports or sel.tcp_ports or sel.ethertypes or sel.ip_protos or sel.arp or sel.stream_head):
             raise DissectorRegistrationError(f"dissector {name!r} selects no packets")
+        if sel.stream_head < 0:
+            raise DissectorRegistrationError(f"dissector {name!r} asks for a negative stream head")
         self._by_name[name] = dissector
         for port in sel.udp_ports:
             self._udp.setdefault(port, []).append(dissector)
@@ -64,6 +67,8 @@ class Registry:
             self._ip_proto.setdefault(proto, []).append(dissector)
         if sel.arp:
             self._arp.append(dissector)
+        if sel.stream_head:
+            self._heads.append(dissector)
         self._tests = self._tests or sel.payload is not None
 
     @property
@@ -75,9 +80,20 @@ class Registry:
         """The dissector registered as ``name`` (KeyError if none)."""
         return self._by_name[name]
 
+    @property
+    def head_limit(self) -> int:
+        """The longest stream head any dissector asks for (0: none does, and the engine numbers no streams)."""
+        return max((d.selector.stream_head for d in self._heads), default=0)
+
+    @property
+    def plain_head(self) -> int:
+        """The longest stream head a dissector without a payload test asks for."""
+        return max((d.selector.stream_head for d in self._heads if d.selector.payload is None), default=0)
+
     def wanted(self) -> tuple[frozenset[int], frozenset[int], frozenset[int], frozenset[int]]:
         """(UDP ports, TCP ports, IP protocols, ethertypes) that dissectors without a payload test select; ARP is
-        wanted when ``arp_wanted``. The selectors with a payload test are in ``tested``."""
+        wanted when ``arp_wanted``, stream heads up to ``plain_head``. The selectors with a payload test are in
+        ``tested``."""
         plain = [d.selector for d in self._by_name.values() if d.selector.payload is None]
         return (
             frozenset(p for s in plain for p in s.udp_ports),
@@ -95,8 +111,9 @@ class Registry:
         """The selectors that come with a payload test (distinct, in registration order)."""
         return list(dict.fromkeys(d.selector for d in self._by_name.values() if d.selector.payload is not None))
 
-    def for_packet(self, packet: Packet) -> list[Dissector]:
-        """The dissectors that want ``packet`` (each at most once, in registration order)."""
+    def for_packet(self, packet: Packet, stream_index: int = -1) -> list[Dissector]:
+        """The dissectors that want ``packet``, each at most once; ``stream_index`` is its stream-head number
+        (``inventory.streams.StreamHeads``), -1 when it has none."""
         found: list[Dissector] = []
         proto = packet.proto
         if proto == IpProto.UDP and packet.src_port is not None:
@@ -113,6 +130,8 @@ class Registry:
             found += self._arp
         if packet.ethertype is not None and packet.ethertype in self._ethertype:
             found += self._ethertype[packet.ethertype]
+        if stream_index >= 0:
+            found += [d for d in self._heads if stream_index < d.selector.stream_head]
         if len(found) > 1:
             found = list(dict.fromkeys(found))
         if found and self._tests:

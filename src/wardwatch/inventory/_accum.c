@@ -14,6 +14,9 @@
  *
  * Sightings follows InventoryBuilder.add_packet: per key, count, first time (with the capture and number of
  * the first packet at that time), last time, and for source pairs the number of packets with an initial TTL.
+ *
+ * StreamHeads follows streams.StreamHeads: which TCP packets are among the first payload packets of each
+ * direction of their connection (the ones dissectors of content-recognised protocols want).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -801,20 +804,167 @@ static PyTypeObject SightingsType = {
     .tp_as_sequence = &sightings_seq,
 };
 
+/* ------------------------------------------------------------------------------------------------------- */
+/* StreamHeads                                                                                                */
+
+/* Index of the entry with key k, or -1 when absent (nothing inserted). */
+static Py_ssize_t table_get(const Table *t, const uint64_t *k) {
+    uint64_t h = hash_key(k, t->nkey);
+    size_t i = h & t->mask;
+    for (;;) {
+        int32_t e = t->slots[i];
+        if (e < 0)
+            return -1;
+        if (t->hashes[e] == h && memcmp(t->keys + (size_t)e * t->nkey, k, sizeof(uint64_t) * t->nkey) == 0)
+            return e;
+        i = (i + 1) & t->mask;
+    }
+}
+
+/* streams.StreamHeads' rules: per direction of a TCP connection, the payload packets seen (a pure SYN sets
+ * both directions back to 0); the n-th one gets index n while n < limit. */
+typedef struct {
+    PyObject_HEAD
+    Table t;
+    long long limit;
+} StreamHeadsObject;
+
+static void streamheads_dealloc(StreamHeadsObject *self) {
+    table_free(&self->t);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int streamheads_init(StreamHeadsObject *self, PyObject *args, PyObject *kw) {
+    long long limit;
+    if (!PyArg_ParseTuple(args, "L", &limit))
+        return -1;
+    if (limit < 1) {
+        PyErr_SetString(PyExc_ValueError, "a stream head of at least one packet");
+        return -1;
+    }
+    self->limit = limit;
+    table_free(&self->t);
+    return table_init(&self->t, 5, 1);
+}
+
+/*
+ * index(rows, length i64 (one per row), ipver u8, src_hi, src_lo, dst_hi, dst_lo u64, sport, dport i32,
+ *       tflags u8, out i32): out[row] = the stream-head index of each row, in order (rows not given untouched).
+ */
+static PyObject *streamheads_index(StreamHeadsObject *self, PyObject *args) {
+    PyObject *o[11];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8],
+                          &o[9], &o[10]))
+        return NULL;
+    Col c[11];
+    memset(c, 0, sizeof(c));
+    static const char *names[11] = {"rows", "length", "ipver", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport",
+                                    "dport", "tflags", "out"};
+    static const Py_ssize_t sizes[11] = {8, 8, 1, 8, 8, 8, 8, 4, 4, 1, 4};
+    Py_ssize_t n = -1;
+    for (int i = 0; i < 11; i++) {
+        if (col_get(o[i], &c[i], sizes[i], 0, names[i]) < 0) {
+            cols_release(c, 11);
+            return NULL;
+        }
+        Py_ssize_t len = c[i].view.len / sizes[i];
+        if (i >= 2 && (n < 0 || len < n))
+            n = len;
+    }
+    Py_ssize_t nrows = c[0].view.len / 8;
+    if (c[1].view.len / 8 != nrows || c[10].view.readonly) {
+        cols_release(c, 11);
+        PyErr_SetString(PyExc_ValueError, "index: one length per row and a writable output");
+        return NULL;
+    }
+    const int64_t *rows = c[0].view.buf, *length = c[1].view.buf;
+    for (Py_ssize_t r = 0; r < nrows; r++)
+        if (rows[r] < 0 || rows[r] >= n) {
+            cols_release(c, 11);
+            PyErr_SetString(PyExc_IndexError, "row out of range");
+            return NULL;
+        }
+    const uint8_t *ipver = c[2].view.buf, *tflags = c[9].view.buf;
+    const uint64_t *s_hi = c[3].view.buf, *s_lo = c[4].view.buf, *d_hi = c[5].view.buf, *d_lo = c[6].view.buf;
+    const int32_t *sport = c[7].view.buf, *dport = c[8].view.buf;
+    int32_t *out = c[10].view.buf;
+    Table *t = &self->t;
+    int failed = 0;
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        Py_ssize_t i = rows[r];
+        uint64_t sp = (uint16_t)sport[i], dp = (uint16_t)dport[i], ver = ipver[i];
+        uint64_t fwd[5] = {ver | sp << 8 | dp << 24, s_hi[i], s_lo[i], d_hi[i], d_lo[i]};
+        uint8_t fl = tflags[i];
+        if ((fl & SYN) && !(fl & ACK)) {
+            uint64_t rev[5] = {ver | dp << 8 | sp << 24, d_hi[i], d_lo[i], s_hi[i], s_lo[i]};
+            Py_ssize_t e = table_get(t, fwd);
+            if (e >= 0)
+                t->vals[e] = 0;
+            e = table_get(t, rev);
+            if (e >= 0)
+                t->vals[e] = 0;
+        }
+        if (length[r] <= 0) {
+            out[i] = -1;
+            continue;
+        }
+        int created;
+        Py_ssize_t e = table_find(t, fwd, &created);
+        if (e < 0) {
+            failed = 1;
+            break;
+        }
+        int64_t seen = t->vals[e];
+        if (seen >= self->limit) {
+            out[i] = -1;
+        } else {
+            t->vals[e] = seen + 1;
+            out[i] = (int32_t)seen;
+        }
+    }
+    cols_release(c, 11);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t streamheads_len(StreamHeadsObject *self) { return self->t.n; }
+
+static PyMethodDef streamheads_methods[] = {
+    {"index", (PyCFunction)streamheads_index, METH_VARARGS, "Stream-head indexes of a batch's TCP rows."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods streamheads_seq = {.sq_length = (lenfunc)streamheads_len};
+
+static PyTypeObject StreamHeadsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wardwatch.inventory._accum.StreamHeads",
+    .tp_basicsize = sizeof(StreamHeadsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "StreamHeads(limit): the first payload packets of each direction of each TCP connection.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)streamheads_init,
+    .tp_dealloc = (destructor)streamheads_dealloc,
+    .tp_methods = streamheads_methods,
+    .tp_as_sequence = &streamheads_seq,
+};
+
 static struct PyModuleDef moduledef = {
     PyModuleDef_HEAD_INIT, "_accum", "Per-packet flow and sighting accumulators (see _accum.c).", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__accum(void) {
-    if (PyType_Ready(&FlowAccType) < 0 || PyType_Ready(&SightingsType) < 0)
+    if (PyType_Ready(&FlowAccType) < 0 || PyType_Ready(&SightingsType) < 0 || PyType_Ready(&StreamHeadsType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (!m)
         return NULL;
     Py_INCREF(&FlowAccType);
     Py_INCREF(&SightingsType);
+    Py_INCREF(&StreamHeadsType);
     if (PyModule_AddObject(m, "FlowAcc", (PyObject *)&FlowAccType) < 0 ||
-        PyModule_AddObject(m, "Sightings", (PyObject *)&SightingsType) < 0) {
+        PyModule_AddObject(m, "Sightings", (PyObject *)&SightingsType) < 0 ||
+        PyModule_AddObject(m, "StreamHeads", (PyObject *)&StreamHeadsType) < 0) {
         Py_DECREF(m);
         return NULL;
     }
