@@ -34,17 +34,15 @@ import numpy.typing as npt
 
 from wardwatch.capture.vector import Columns
 from wardwatch.inventory import native
-from wardwatch.inventory.grouping import I64, Aggregates, group, sightings
+from wardwatch.inventory.grouping import I64, Aggregates, group, group_ids, sightings
 from wardwatch.inventory.oui import local_convention, vendor_of
 from wardwatch.model.addr import (
     ip_bytes,
     ip_sort_key,
     ip_str,
     is_global_ip,
-    is_group_mac,
     is_link_local_ip,
     is_local_mac,
-    is_null_mac,
     is_unicast_ip,
     mac_bytes,
     mac_str,
@@ -202,6 +200,107 @@ class _DeviceDraft:
             old[1].merge(span)
             if confidence > old[0]:
                 self.evidence[key] = (confidence, old[1])
+
+
+#: Sources and confidences of the bindings a source pair can make (see ``_bindings``).
+PAIR_SOURCES = ("link-local", "ip-source", "only-source")
+PAIR_CONFIDENCE = np.array([0.9, 0.8, 0.5])
+
+
+def _ip_words(ip: bytes) -> tuple[int, int, int]:
+    """(version, high 64 bits, low 64 bits) of an address, as the accumulators key it."""
+    if len(ip) == 4:
+        return 4, 0, int.from_bytes(ip, "big")
+    value = int.from_bytes(ip, "big")
+    return 6, value >> 64, value & 0xFFFFFFFFFFFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class _PairTable:
+    """(MAC, IP, VLAN) sightings as columns, for resolution: the source pairs (``hop0``: how many of their
+    packets carried an initial TTL) or the destination pairs (``hop0`` 0)."""
+
+    mac: npt.NDArray[np.uint64]
+    ver: npt.NDArray[np.uint64]
+    hi: npt.NDArray[np.uint64]
+    lo: npt.NDArray[np.uint64]
+    vlan: I64
+    """-1 when untagged."""
+    count: I64
+    first: I64
+    cap: I64
+    """Index into ``captures`` of the capture of the first packet."""
+    number: I64
+    last: I64
+    hop0: I64
+    captures: Sequence[CaptureId]
+
+    @classmethod
+    def of_export(cls, n: int, raw_keys: bytes, raw_values: bytes, captures: Sequence[CaptureId]) -> _PairTable:
+        """A table of ``Sightings.export`` (keys: MAC, version, high, low, VLAN; values as ``Span`` plus extra)."""
+        keys = np.frombuffer(raw_keys, dtype=np.uint64).reshape(n, 5)
+        values = np.frombuffer(raw_values, dtype=np.int64).reshape(n, 6)
+        vlan = keys[:, 4].astype(np.int64)  # MISSING_VLAN (all ones) -> -1
+        return cls(keys[:, 0], keys[:, 1], keys[:, 2], keys[:, 3], vlan, values[:, 0], values[:, 1], values[:, 2],
+                   values[:, 3], values[:, 4], values[:, 5], captures)  # fmt: skip
+
+    @classmethod
+    def of_dict(cls, pairs: Mapping[tuple[bytes, bytes, int | None], tuple[Span, int]]) -> _PairTable:
+        """A table of the builder's dictionaries: (MAC, IP, VLAN) -> (span, packets with an initial TTL)."""
+        captures: dict[CaptureId, int] = {}
+        rows = []
+        for (mac, ip, vlan), (span, hop0) in pairs.items():
+            rows.append((int.from_bytes(mac, "big"), *_ip_words(ip), -1 if vlan is None else vlan, span.count,
+                         span.first_ns, captures.setdefault(span.capture, len(captures)), span.number, span.last_ns,
+                         hop0))  # fmt: skip
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 11
+        u64 = [np.array(c, dtype=np.uint64) for c in cols[:4]]
+        i64 = [np.array(c, dtype=np.int64) for c in cols[4:]]
+        v, c, f, k, n, last, h = i64
+        return cls(u64[0], u64[1], u64[2], u64[3], v, c, f, k, n, last, h, list(captures))
+
+    def ip(self, row: int) -> bytes:
+        return _ip(int(self.ver[row]), int(self.hi[row]), int(self.lo[row]))
+
+    def vlan_of(self, row: int) -> int | None:
+        vlan = int(self.vlan[row])
+        return None if vlan < 0 else vlan
+
+    def span(self, row: int) -> Span:
+        return Span.of(int(self.count[row]), int(self.first[row]), self.captures[int(self.cap[row])],
+                       int(self.number[row]), int(self.last[row]))  # fmt: skip
+
+    def ip_flag(self, test: Callable[[bytes], bool]) -> npt.NDArray[np.bool_]:
+        """``test`` of each row's IP (called once per distinct address)."""
+        if len(self.mac) == 0:
+            return np.zeros(0, dtype=bool)
+        ids, n = group_ids([self.ver, self.hi, self.lo])
+        first = np.zeros(n, dtype=np.int64)
+        first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1, dtype=np.int64)  # a row of each address
+        words = zip(self.ver[first].tolist(), self.hi[first].tolist(), self.lo[first].tolist(), strict=True)
+        flags = np.array([test(_ip(v, h, lo)) for v, h, lo in words], dtype=bool)
+        return cast(npt.NDArray[np.bool_], flags[ids])
+
+    def first_routed(self, mac: bytes) -> Span:
+        """The earliest span (time, capture id, packet number) of ``mac``'s pairs with packets of routed TTLs."""
+        rows = np.flatnonzero((self.mac == np.uint64(int.from_bytes(mac, "big"))) & (self.count > self.hop0))
+        rank = np.argsort(np.argsort(np.array(self.captures, dtype=object)))  # capture ids compare as strings
+        best = min(rows.tolist(), key=lambda r: (int(self.first[r]), int(rank[int(self.cap[r])]), int(self.number[r])))
+        return self.span(best)
+
+
+def _routers(pairs: _PairTable) -> set[bytes]:
+    """MACs that forward other hosts' packets: several, or internet, source IPs with routed TTLs only."""
+    routed = np.flatnonzero((pairs.count > pairs.hop0) & (pairs.hop0 == 0) & ~pairs.ip_flag(is_link_local_ip))
+    if len(routed) == 0:
+        return set()
+    mac = pairs.mac[routed]
+    ids, n = group_ids([mac, pairs.ver[routed], pairs.hi[routed], pairs.lo[routed]])
+    first = np.zeros(n, dtype=np.int64)
+    first[ids] = np.arange(len(ids), dtype=np.int64)  # one IP over several VLANs counts once
+    macs, addresses = np.unique(mac[first], return_counts=True)
+    found = set(macs[addresses >= 2].tolist()) | set(mac[pairs.ip_flag(is_global_ip)[routed]].tolist())
+    return {_mac(int(m)) for m in found}
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,9 +725,9 @@ class InventoryBuilder:
         known only once the whole file has been read).
         """
         names = dict(rename or {})
-        self.flush()
+        macs, mac_vlans, ips, pairs, dst_pairs = self._tables()
         drafts: dict[bytes, _DeviceDraft] = {}
-        for mac, span in self._macs.items():
+        for mac, span in macs.items():
             draft = self._mac_draft(drafts, mac, span)
             draft.add_evidence("mac", mac_str(mac), "ethernet-source", 1.0, span)
         for (kind, subject, attribute, _value, source), fact in self._facts.items():
@@ -636,21 +735,19 @@ class InventoryBuilder:
                 mac = mac_bytes(subject)
                 if mac not in drafts:
                     self._mac_draft(drafts, mac, fact.span).add_evidence("mac", subject, source, 1.0, fact.span)
-        for (mac, vlan), vspan in self._mac_vlans.items():
+        for (mac, vlan), vspan in mac_vlans.items():
             drafts[mac].vlans[vlan] = vspan
             drafts[mac].add_evidence("vlan", str(vlan), "802.1q", 1.0, vspan)
 
-        routers = self._routers()
-        bindings, routed_via = self._bindings(routers)
+        routers = _routers(pairs)
+        bindings, routed_via = self._bindings(routers, pairs, dst_pairs, macs)
         for b in bindings:
             if b.mac not in drafts:
                 self._mac_draft(drafts, b.mac, b.span).add_evidence("mac", mac_str(b.mac), b.source, 1.0, b.span)
         for mac in routers:
             if mac in drafts:
                 drafts[mac].router = True
-                pair_spans = [p.span for (m, _ip, _v), p in self._pairs.items() if m == mac and p.routed]
-                first = min(pair_spans, key=lambda s: (s.first_ns, s.capture, s.number))
-                drafts[mac].add_evidence("role", "router", "routed-ttl", 0.7, first)
+                drafts[mac].add_evidence("role", "router", "routed-ttl", 0.7, pairs.first_routed(mac))
 
         owners: dict[bytes, list[tuple[DeviceId, Span]]] = {}
         for b in bindings:
@@ -670,7 +767,7 @@ class InventoryBuilder:
             owners.setdefault(b.ip, []).append((draft.id, b.span))
 
         ip_drafts: dict[bytes, _DeviceDraft] = {}
-        for ip, span in self._ips.items():
+        for ip, span in ips.items():
             if ip in owners:
                 continue
             ip_text = ip_str(ip)
@@ -722,57 +819,142 @@ class InventoryBuilder:
             draft.span.merge(span)
         return draft
 
-    def _routers(self) -> set[bytes]:
-        """MACs that forward other hosts' packets: several, or internet, source IPs with routed TTLs."""
-        routed_ips: dict[bytes, set[bytes]] = {}
-        for (mac, ip, _vlan), pair in self._pairs.items():
-            if pair.routed and not pair.hop0 and not is_link_local_ip(ip):
-                routed_ips.setdefault(mac, set()).add(ip)
-        return {mac for mac, ips in routed_ips.items() if len(ips) >= 2 or any(is_global_ip(ip) for ip in ips)}
+    def _tables(
+        self,
+    ) -> tuple[dict[bytes, Span], dict[tuple[bytes, int], Span], dict[bytes, Span], _PairTable, _PairTable]:
+        """Everything sighted, for ``resolve``: the MAC, MAC+VLAN and IP spans, and the source and destination
+        pairs as columns. When all of it is still in the C accumulator (the fast path), it is read from there
+        and left in place; otherwise it is flushed into the dictionaries first."""
+        if self._only_in_c():
+            exports = [self._acc.export(t) for t in range(len(ACCUMULATORS))]
+            captures = self._acc_captures
+            spans: list[dict[Any, Span]] = []
+            for table in range(3):
+                n, raw_keys, raw_values = exports[table]
+                key_of = _ACCUMULATOR_KEYS[ACCUMULATORS[table]]
+                keys = np.frombuffer(raw_keys, dtype=np.uint64).reshape(n, -1).tolist() if n else []
+                values = np.frombuffer(raw_values, dtype=np.int64).reshape(n, 6).tolist() if n else []
+                spans.append(
+                    {
+                        key_of(k): Span.of(count, first, captures[cap], number, last)
+                        for k, (count, first, cap, number, last, _extra) in zip(keys, values, strict=True)
+                    }
+                )
+            (n_p, keys_p, values_p), (n_d, keys_d, values_d) = exports[3], exports[4]
+            pairs = _PairTable.of_export(n_p, keys_p, values_p, captures)
+            return spans[0], spans[1], spans[2], pairs, _PairTable.of_export(n_d, keys_d, values_d, captures)
+        self.flush()
+        return (
+            self._macs,
+            self._mac_vlans,
+            self._ips,
+            _PairTable.of_dict({k: (p.span, p.hop0) for k, p in self._pairs.items()}),
+            _PairTable.of_dict({k: (s, 0) for k, s in self._dst_pairs.items()}),
+        )
 
-    def _bindings(self, routers: set[bytes]) -> tuple[list[_Binding], dict[bytes, tuple[bytes, Span]]]:
-        """Decide which MACs own which IPs; also return, for routed IPs, the router they came through."""
-        candidates: dict[bytes, list[_Binding]] = {}
+    def _bindings(
+        self, routers: set[bytes], pairs: _PairTable, dst_pairs: _PairTable, macs: Mapping[bytes, Span]
+    ) -> tuple[list[_Binding], dict[bytes, tuple[bytes, Span]]]:
+        """Decide which MACs own which IPs; also return, for routed IPs, the router they came through.
+
+        Candidates: the MAC->IP facts of dissectors (ARP, DHCP, NDP); source pairs, by their IP and TTLs
+        (``link-local`` 0.9, ``ip-source`` 0.8 with an initial TTL, else ``only-source`` 0.5 - unless the MAC is a
+        router or the IP is global: then the IP is behind that router); destination pairs to a MAC that sent
+        frames itself and is no router (``ip-destination`` 0.4). Per IP, every MAC with a strong (>= 0.8)
+        candidate owns it, with all its candidates; else, unless the IP is behind a router, the MAC of the best
+        candidate (confidence, then packets, then MAC) does. Over columns: only what is chosen becomes objects.
+        """
+        facts = [
+            (mac_bytes(subject), ip_bytes(value), source, fact)
+            for (kind, subject, attribute, value, source), fact in self._facts.items()
+            if kind is SubjectKind.MAC and attribute is Attribute.IP
+        ]
+        router_macs = np.array([int.from_bytes(m, "big") for m in routers], dtype=np.uint64)
+        link_local = pairs.ip_flag(is_link_local_ip)
+        hop0 = pairs.hop0 > 0
+        behind = ~link_local & ~hop0 & (np.isin(pairs.mac, router_macs) | pairs.ip_flag(is_global_ip))
+        pair_rows = np.flatnonzero(~behind)
+        pair_source = np.where(link_local, 0, np.where(hop0, 1, 2))[pair_rows]  # index into PAIR_SOURCES
+        via_rows = np.flatnonzero(behind)
+        dm = dst_pairs.mac
+        source_macs = np.array([int.from_bytes(m, "big") for m in macs], dtype=np.uint64)
+        to_host = np.isin(dm, source_macs) & ~np.isin(dm, router_macs) & (((dm >> np.uint64(40)) & np.uint64(1)) == 0)
+        dst_rows = np.flatnonzero(to_host & (dm != 0))
+
+        # the candidates as columns: facts first, then source pairs, then destination pairs
+        fact_words = [_ip_words(ip) for _, ip, _, _ in facts]
+        n_f, n_p = len(facts), len(pair_rows)
+
+        def column(fact_values: list[Any], pair_values: Any, dst_values: Any, dtype: Any) -> npt.NDArray[Any]:
+            return np.concatenate((np.array(fact_values, dtype=dtype), pair_values, dst_values)).astype(dtype)
+
+        ver = column([w[0] for w in fact_words], pairs.ver[pair_rows], dst_pairs.ver[dst_rows], np.uint64)
+        hi = column([w[1] for w in fact_words], pairs.hi[pair_rows], dst_pairs.hi[dst_rows], np.uint64)
+        lo = column([w[2] for w in fact_words], pairs.lo[pair_rows], dst_pairs.lo[dst_rows], np.uint64)
+        mac = column([int.from_bytes(m, "big") for m, _, _, _ in facts], pairs.mac[pair_rows], dm[dst_rows], np.uint64)
+        conf = column(
+            [f.confidence for _, _, _, f in facts],
+            PAIR_CONFIDENCE[pair_source],
+            np.full(len(dst_rows), 0.4),
+            np.float64,
+        )
+        count = column(
+            [f.span.count for _, _, _, f in facts], pairs.count[pair_rows], dst_pairs.count[dst_rows], np.int64
+        )
+        # one number per IP, over the candidates and the routed addresses alike
+        if len(ver) + len(via_rows) == 0:
+            return [], {}
+        ip_id_all, n_ip = group_ids(
+            [np.concatenate((ver, pairs.ver[via_rows])), np.concatenate((hi, pairs.hi[via_rows])),
+             np.concatenate((lo, pairs.lo[via_rows]))]
+        )  # fmt: skip
+        ip_id, via_ip = ip_id_all[: len(ver)], ip_id_all[len(ver) :]
+
+        # behind a router: the router that forwarded most packets (ties: earliest, lowest MAC, lowest VLAN)
         routed_via: dict[bytes, tuple[bytes, Span]] = {}
-        via_rank: dict[bytes, tuple[int, int, bytes, int]] = {}
+        behind_ip = np.zeros(n_ip, dtype=bool)
+        if len(via_rows):
+            behind_ip[via_ip] = True
+            vr = via_rows
+            order = np.lexsort((pairs.vlan[vr], pairs.mac[vr], pairs.first[vr], -pairs.count[vr], via_ip))
+            firsts = order[np.r_[True, via_ip[order][1:] != via_ip[order][:-1]]]
+            for k in firsts.tolist():
+                row = int(vr[k])
+                routed_via[pairs.ip(row)] = (_mac(int(pairs.mac[row])), pairs.span(row))
 
-        def add(b: _Binding) -> None:
-            candidates.setdefault(b.ip, []).append(b)
+        strong = conf >= STRONG
+        ip_strong = np.zeros(n_ip, dtype=bool)
+        ip_strong[ip_id[strong]] = True
+        pair_of, n_pairs = group_ids([ip_id.astype(np.uint64), mac])
+        mac_strong = np.zeros(n_pairs, dtype=bool)
+        mac_strong[pair_of[strong]] = True
+        # without a strong candidate: the best one's MAC (the last in ascending (confidence, packets, MAC) order)
+        order = np.lexsort((mac, count, conf, ip_id))
+        last = order[np.r_[ip_id[order][1:] != ip_id[order][:-1], True]] if len(order) else order
+        winner = np.zeros(n_ip, dtype=np.uint64)
+        winner[ip_id[last]] = mac[last]
+        chosen = np.where(ip_strong[ip_id], mac_strong[pair_of], ~behind_ip[ip_id] & (mac == winner[ip_id]))
 
-        for (kind, subject, attribute, value, source), fact in self._facts.items():
-            if kind is SubjectKind.MAC and attribute is Attribute.IP:
-                add(_Binding(mac_bytes(subject), ip_bytes(value), fact.vlan, source, fact.confidence, fact.span))
-        for (mac, ip, vlan), pair in self._pairs.items():
-            if is_link_local_ip(ip):
-                add(_Binding(mac, ip, vlan, "link-local", 0.9, pair.span))
-            elif pair.hop0:
-                add(_Binding(mac, ip, vlan, "ip-source", 0.8, pair.span))
-            elif mac in routers or is_global_ip(ip):
-                # the router that forwarded most of its packets (ties: earliest, then lowest MAC): the same
-                # answer whatever order the pairs were accumulated in
-                rank = (-pair.span.count, pair.span.first_ns, mac, -1 if vlan is None else vlan)
-                best = via_rank.get(ip)
-                if best is None or rank < best:
-                    via_rank[ip] = rank
-                    routed_via[ip] = (mac, pair.span)
+        out: list[_Binding] = []
+        for k in np.flatnonzero(chosen).tolist():
+            if k < n_f:
+                m, ip, source, fact = facts[k]
+                out.append(_Binding(m, ip, fact.vlan, source, fact.confidence, fact.span))
+            elif k < n_f + n_p:
+                row = int(pair_rows[k - n_f])
+                source = PAIR_SOURCES[int(pair_source[k - n_f])]
+                out.append(
+                    _Binding(_mac(int(pairs.mac[row])), pairs.ip(row), pairs.vlan_of(row), source,
+                             float(PAIR_CONFIDENCE[int(pair_source[k - n_f])]), pairs.span(row))
+                )  # fmt: skip
             else:
-                add(_Binding(mac, ip, vlan, "only-source", 0.5, pair.span))
-        for (mac, ip, vlan), span in self._dst_pairs.items():
-            if mac in self._macs and mac not in routers and not is_group_mac(mac) and not is_null_mac(mac):
-                add(_Binding(mac, ip, vlan, "ip-destination", 0.4, span))
-
-        chosen: list[_Binding] = []
-        for ip in sorted(candidates):
-            cands = candidates[ip]
-            strong = [c for c in cands if c.confidence >= STRONG]
-            if strong:
-                owners = {c.mac for c in strong}
-                chosen += [c for c in cands if c.mac in owners]
-            elif ip not in routed_via:
-                winner = max(cands, key=lambda c: (c.confidence, c.span.count, c.mac))
-                chosen += [c for c in cands if c.mac == winner.mac]
-        chosen.sort(key=lambda c: (c.ip, c.mac, c.source, c.vlan or 0))
-        return chosen, routed_via
+                row = int(dst_rows[k - n_f - n_p])
+                out.append(
+                    _Binding(_mac(int(dm[row])), dst_pairs.ip(row), dst_pairs.vlan_of(row), "ip-destination", 0.4,
+                             dst_pairs.span(row))
+                )  # fmt: skip
+        out.sort(key=lambda c: (c.ip, c.mac, c.source, c.vlan or 0))
+        return out, routed_via
 
     @staticmethod
     def _finish(d: _DeviceDraft, names: Mapping[CaptureId, CaptureId]) -> Device:

@@ -55,6 +55,15 @@ def group(keys: list[U64]) -> tuple[I64, I64]:
     return order.astype(np.int64), starts.astype(np.int64)
 
 
+def group_ids(keys: list[U64]) -> tuple[I64, int]:
+    """The group number of each row (groups numbered in the order ``group`` finds them) and how many there are."""
+    order, starts = group(keys)
+    n = len(order)
+    ids = np.empty(n, dtype=np.int64)
+    ids[order] = np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(np.append(starts, n)))
+    return ids, len(starts)
+
+
 @dataclass(slots=True)
 class Sightings:
     """Per group: how often, first time (and the number of the first packet at that time), last time."""
