@@ -217,17 +217,29 @@ def test_packets_built_from_columns_equal_decoded_packets(tmp_path: Path) -> Non
 def test_payload_tests_over_columns_match_the_packets(use_c: bool) -> None:
     """``Columns.payload_test`` says what ``PayloadTest.passes`` says of each decoded packet (both vectorised
     decoders bound the payload as the reference decoder does)."""
-    tests = [PayloadTest(2, 0x80, 0x80, 12), PayloadTest(0, 0xFF, 0x0B), PayloadTest(5, 0x01, 0x00, 40)]
+    tests = [
+        PayloadTest(2, 0x80, 0x80, 12),
+        PayloadTest(0, 0xFF, 0x0B),
+        PayloadTest(5, 0x01, 0x00, 40),
+        PayloadTest(0, b"\xff\xff", b"\x0bM"),  # an MLLP block starting a message ("MSH")
+        PayloadTest(0, b"\xff\xff\xf0", b"\x16\x03\x00"),  # a TLS handshake record
+        PayloadTest(2, b"\x80\x00", b"\x80\x00", 12),  # DNS responses, over two bytes
+    ]
     checked = 0
+    passed: dict[PayloadTest, int] = {}
     for b in BatchReader(SAMPLE):
         cols = decode_batch(b, use_c=use_c)
         rows = np.arange(len(b), dtype=np.int64)
         for t in tests:
             got = cols.payload_test(rows, t.offset, t.mask, t.value, t.min_length)
-            expected = [t.passes(decode(b.record(i)).payload) for i in range(len(b))]
-            assert got.tolist() == expected
+            payloads = [decode(b.record(i)).payload for i in range(len(b))]
+            expected = [t.passes(p) for p in payloads]
+            assert got.tolist() == expected, t
             checked += expected.count(False)
+            need = max(t.min_length, t.offset + t.width)
+            passed[t] = passed.get(t, 0) + sum(ok and len(p) >= need for ok, p in zip(expected, payloads, strict=True))
     assert checked > 100
+    assert all(n > 0 for n in passed.values()), passed  # every test also finds what it looks for
 
 
 class _Probe:

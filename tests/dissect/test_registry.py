@@ -59,3 +59,21 @@ def test_payload_tests_keep_packets_a_dissector_cannot_learn_from_away() -> None
     assert 53 in reg.wanted()[0] and [s.udp_ports for s in reg.tested()] == [frozenset({53, 5353, 5355})]
     test = PayloadTest(1, 0xF0, 0x10, min_length=4)
     assert test.passes(b"\x00\x1f\x00\x00") and not test.passes(b"\x00\x2f\x00\x00") and test.passes(b"\x00\x2f")
+
+
+def test_multi_byte_payload_tests() -> None:
+    smb = PayloadTest(4, b"\x00\xff\xff\xff", b"\x00SMB")
+    assert smb.width == 4
+    assert smb.passes(b"\x00\x00\x00\x54\xffSMBr") and smb.passes(b"\x00\x00\x00\x54\xfeSMB@")
+    assert not smb.passes(b"\x00\x00\x00\x54\xffSMC") and smb.passes(b"\x00\x00\x00")  # too short: offered
+    for bad in (
+        (0, b"\xff", b"\x01\x02"),
+        (0, b"", b""),
+        (0, 0x1FF, 1),
+        (-1, 1, 1),
+        (0, b"\xff" * 17, b"\x00" * 17),
+        (0, b"\xfe", b"M"),
+        (0, 0x0F, 0x10),
+    ):
+        with pytest.raises(ValueError, match="payload test"):
+            PayloadTest(*bad)  # type: ignore[arg-type]

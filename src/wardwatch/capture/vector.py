@@ -142,26 +142,38 @@ class Columns:
                 payload=bytes(buf[ps:pe]),
             )
 
-    def payload_test(self, rows: I64, offset: int, mask: int, value: int, min_length: int = 0) -> BOOL:
-        """Whether each of ``rows`` has a transport payload with ``payload[offset] & mask == value``; a payload
-        shorter than ``max(min_length, offset + 1)`` passes (the dissectors' ``PayloadTest`` over a batch).
+    def payload_test(self, rows: I64, offset: int, mask: int | bytes, value: int | bytes, min_length: int = 0) -> BOOL:
+        """Whether each of ``rows`` has a transport payload whose bytes at ``offset``, masked, are ``value`` (one
+        byte given as an int, or several as bytes of one length); a payload too short to hold them, or shorter
+        than ``min_length``, passes (the dissectors' ``PayloadTest`` over a batch).
 
         Rows the vectorised decoders handled are tested in the buffer; the others on their decoded Packet."""
         out = np.ones(len(rows), dtype=bool)
         if self.pay_start is None or self.pay_end is None or len(rows) == 0:
             return out
-        need = max(min_length, offset + 1)
+        masks = bytes([mask]) if isinstance(mask, int) else mask
+        values = bytes([value]) if isinstance(value, int) else value
+        width = len(masks)
+        need = max(min_length, offset + width)
         fast = ~self.slow[rows]
         fr = rows[fast]
         start, end = self.pay_start[fr], self.pay_end[fr]
         long = (end - start) >= need
         pos = self.batch.start[fr[long]] + start[long] + offset
         got = np.ones(len(fr), dtype=bool)
-        got[long] = (np.frombuffer(self.batch.buf, dtype=np.uint8)[pos] & mask) == value
+        buf = np.frombuffer(self.batch.buf, dtype=np.uint8)
+        if width == 1:
+            got[long] = (buf[pos] & masks[0]) == values[0]
+        else:
+            mat = buf[pos[:, None] + np.arange(width, dtype=np.int64)]
+            m, v = np.frombuffer(masks, dtype=np.uint8), np.frombuffer(values, dtype=np.uint8)
+            got[long] = ((mat & m) == v).all(axis=1)
         out[fast] = got
         for k in np.flatnonzero(~fast).tolist():
             payload = self.packet(int(rows[k])).payload
-            out[k] = len(payload) < need or payload[offset] & mask == value
+            out[k] = len(payload) < need or all(
+                payload[offset + i] & mm == vv for i, (mm, vv) in enumerate(zip(masks, values, strict=True))
+            )
         return out
 
 

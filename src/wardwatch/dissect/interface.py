@@ -21,23 +21,59 @@ class MalformedPacket(WardwatchError):  # noqa: N818 - reads as what the packet 
     """The bytes a dissector was given do not follow its protocol (the reason is recorded as skipped)."""
 
 
+#: Bytes a multi-byte payload test may compare at most.
+MAX_TEST_BYTES = 16
+
+
 @dataclass(frozen=True, slots=True)
 class PayloadTest:
-    """A test of one payload byte that every packet a dissector can learn from passes (``payload[offset] & mask
-    == value``); packets that fail it are not offered, which the fast path decides for whole batches at once.
-    Payloads shorter than ``min_length`` (or too short to have the byte) are offered whatever: the dissector
-    reports them."""
+    """A test of the payload bytes at ``offset`` that every packet a dissector can learn from passes; packets
+    that fail it are not offered, which the fast path decides for whole batches at once. One byte
+    (``payload[offset] & mask == value``) or, with ``bytes`` of equal length for both, several: a protocol's
+    signature (``PayloadTest(4, b"\\x00\\xff\\xff\\xff", b"\\x00SMB")`` for SMB1 and SMB2 after the NetBIOS
+    header). Payloads shorter than ``min_length`` (or too short to hold the tested bytes) are offered whatever:
+    the dissector reports them."""
 
     offset: int
-    mask: int
-    value: int
+    mask: int | bytes
+    value: int | bytes
     min_length: int = 0
+
+    def __post_init__(self) -> None:
+        if self.offset < 0:
+            raise ValueError("a payload test starts at a non-negative offset")
+        if isinstance(self.mask, int) and isinstance(self.value, int):
+            if not (0 <= self.mask <= 255 and 0 <= self.value <= 255):
+                raise ValueError("a one-byte payload test compares values 0-255")
+        elif not (
+            isinstance(self.mask, bytes)
+            and isinstance(self.value, bytes)
+            and 0 < len(self.mask) == len(self.value) <= MAX_TEST_BYTES
+        ):
+            raise ValueError(
+                f"a payload test compares one byte, or 1-{MAX_TEST_BYTES} bytes given as bytes of one length"
+            )
+        masks = bytes([self.mask]) if isinstance(self.mask, int) else self.mask
+        values = bytes([self.value]) if isinstance(self.value, int) else self.value
+        if any(v & ~m & 0xFF for m, v in zip(masks, values, strict=True)):
+            raise ValueError("a payload test whose value has bits outside its mask never passes")
+
+    @property
+    def width(self) -> int:
+        """Bytes compared."""
+        return 1 if isinstance(self.mask, int) else len(self.mask)
 
     def passes(self, payload: bytes) -> bool:
         """Whether a packet with this payload is offered."""
-        if len(payload) < max(self.min_length, self.offset + 1):
+        mask, value, at = self.mask, self.value, self.offset
+        if isinstance(mask, int):
+            if len(payload) < max(self.min_length, at + 1):
+                return True
+            return payload[at] & mask == value
+        assert isinstance(value, bytes)
+        if len(payload) < max(self.min_length, at + len(mask)):
             return True
-        return payload[self.offset] & self.mask == self.value
+        return all(payload[at + i] & m == v for i, (m, v) in enumerate(zip(mask, value, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
