@@ -253,6 +253,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     pcap, ng = build(args.out, args.scale)
+    # as an installed package is: byte-compiled (with PYTHONDONTWRITEBYTECODE, every start would compile it anew)
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "src" / "wardwatch")], check=False, capture_output=True)
     packets = int(subprocess.run([PY, "-c", (
         "import sys\nfrom wardwatch.capture.batch import BatchReader\n"
         "print(sum(len(b) for b in BatchReader(sys.argv[1])))"), str(pcap)],

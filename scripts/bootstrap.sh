@@ -59,6 +59,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ -n "$(find src -nam
   touch "$stamp"
 fi
 
+# byte-compile wardwatch's own sources (an editable install leaves them as source; with PYTHONDONTWRITEBYTECODE
+# set, as on some CI machines, every run would compile ~80 modules again: ~55 ms per command)
+.venv/bin/python -m compileall -q src/wardwatch >/dev/null || true
+
 if [ "$mode" = "test" ]; then
   # system tools the tests compare against or drive; skipped tests say so when these are missing
   missing=()
