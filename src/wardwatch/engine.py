@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wardwatch.capture import decode, open_capture
-from wardwatch.capture.batch import BatchReader, scan_parts
+from wardwatch.capture.batch import BatchReader, PcapngState, scan_parts
 from wardwatch.capture.interface import TS_INVALID
 from wardwatch.capture.vector import Columns, decode_batch
 from wardwatch.dissect import MalformedPacket, Registry, Selector, default_registry
@@ -281,8 +281,8 @@ class Engine:
     def _split_file(
         self, path: str | os.PathLike[str], jobs: int, progress: ProgressCallback | None
     ) -> FileOutcome | None:
-        """Analyse one classic pcap in ``jobs`` parts at once, merged to exactly the serial result; None when the
-        file cannot be split (not a classic pcap, damaged, too small), the parts cannot be merged exactly, or a
+        """Analyse one pcap or pcapng file in ``jobs`` parts at once, merged to exactly the serial result; None when
+        the file cannot be split (compressed, damaged, too small), the parts cannot be merged exactly, or a
         dissector wants stream heads (a later part cannot know how many payload packets a connection already
         carried before its first record)."""
         if self.registry.head_limit:
@@ -629,13 +629,13 @@ _WORKER_ENGINE: Engine | None = None
 
 
 def _part_worker(
-    job: tuple[str, int, int, int],
+    job: tuple[str, int, int, int, PcapngState | None],
 ) -> tuple[CaptureInfo, FlowRecords, list[Skipped], list[CaptureError], InventoryBuilder]:
     """Analyse one part of a file (in a worker process) into its own inventory and flow table."""
-    path, begin, end, before = job
+    path, begin, end, before, state = job
     engine = _WORKER_ENGINE if _WORKER_ENGINE is not None else Engine()
     inventory = InventoryBuilder()
-    reader = BatchReader.part(path, begin, end, before)
+    reader = BatchReader.part(path, begin, end, before, state)
     info, table, skips, errors = engine._analyze_file_fast(path, CaptureId("#0"), inventory, None, reader)
     return info, table.records(), skips, errors, inventory  # the builder pickles its C tables as bytes
 

@@ -493,6 +493,60 @@ def test_one_file_split_across_workers_equals_serial(tmp_path: Path, monkeypatch
     )
 
 
+def test_one_pcapng_split_across_workers_equals_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pcapng file cut at block boundaries, each part starting from what the reader knew there (byte order,
+    interfaces of earlier sections, the time a simple packet block inherits): the serial result."""
+    import wardwatch.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(engine_module, "SPLIT_MIN_JOBS", 2)
+    monkeypatch.setattr(batch_module, "CHUNK", 16 * 1024)  # many windows: many places to cut
+    records_ = [(r.ts_ns, r.data) for r in open_capture(SAMPLE)]
+    raw = ipv4(A, B, 17, udp(A, B, 3, 4, b"raw"), 64, 2)
+    log = ethernet(MA, MB, None, 0x0800, ipv4(A, B, 17, udp(A, B, 5514, 514, b"<14>spb"), 64, 3))
+    blocks = [shb("<"), idb("<", 1, tsresol=9), idb("<", 101)]
+    for i, (ts, data) in enumerate(records_):
+        blocks.append(epb("<", 0, ts, data))
+        if i % 7 == 0:
+            blocks.append(block("<", 3, struct.pack("<I", len(log)) + log))  # a simple packet block: no time
+            blocks.append(epb("<", 1, ts, raw))
+    blocks += [shb(">"), idb(">", 1, tsresol=9)]  # a second, big-endian section: its own interface numbers
+    blocks += [epb(">", 0, ts + 700_000_000_000, data) for ts, data in records_]  # flows continue across cuts
+    path = tmp_path / "ward.pcapng"
+    path.write_bytes(b"".join(blocks))
+    scan = batch_module.scan_parts(path, 4)
+    assert scan is not None and len(scan.parts) == 4 and scan.format == "pcapng"
+    assert scan.parts[0][:3] == (0, scan.parts[1][0], 0) and scan.parts[0][3] is None
+    states = [p[3] for p in scan.parts[1:]]
+    assert all(s is not None for s in states) and {s.order for s in states if s is not None} == {"<", ">"}
+    serial = Engine().analyze([path])
+    assert len(serial.analysis.flows) > 100
+    merged: list[bool] = []
+    split_file = Engine._split_file
+
+    def spy(self: Engine, *args: Any) -> Any:
+        outcome = split_file(self, *args)
+        merged.append(outcome is not None)
+        return outcome
+
+    monkeypatch.setattr(Engine, "_split_file", spy)
+    for jobs in (2, 3, 5):
+        split = Engine().analyze([path], jobs=jobs)
+        assert split.analysis == serial.analysis, jobs
+    # the parts were merged (where a connection is ambiguous at a cut, the file is read whole instead)
+    assert len(merged) == 3 and merged.count(True) >= 2
+    # every part read on its own gives the records of the whole file, in order
+    whole = [r for b in BatchReader(path) for r in (b.record(i) for i in range(len(b)))]
+    parts = []
+    for begin, end, before, state in scan.parts:
+        parts += [
+            r for b in BatchReader.part(path, begin, end, before, state) for r in (b.record(i) for i in range(len(b)))
+        ]
+    assert parts == whole
+    with pytest.raises(ValueError, match="scanned state"):
+        BatchReader.part(path, scan.parts[1][0], scan.parts[1][1], 0)
+
+
 def test_c_extensions_are_built() -> None:
     """CI builds the C walker and accumulators; without a compiler wardwatch falls back to numpy (the tests above
     cover both)."""

@@ -112,6 +112,10 @@ class BatchReader:
         self._fill = 0
         self._limit: int | None = None
         self._range: tuple[int, int] | None = None  # (file offset of the first record, records before it)
+        self._state: PcapngState | None = None  # what a pcapng part starts from
+        self.checkpoints: list[tuple[int, PcapngState]] | None = None
+        """When a list (``scan_parts`` sets it), a pcapng read appends where each batch's walk began and what the
+        reader knew there: the places a pcapng file can be cut."""
         self._fallback: CaptureReader | None = None
         self.use_c = c_walk is not None
         """Walk record headers with the C helper (tests switch it off to check the Python walkers)."""
@@ -127,14 +131,19 @@ class BatchReader:
             self.format = "pcap-nsec" if MAGICS[head][1] else "pcap"
 
     @classmethod
-    def part(cls, path: str | os.PathLike[str], begin: int, end: int, number: int) -> BatchReader:
-        """A reader of the records of a classic pcap between file offsets ``begin`` and ``end`` (record
-        boundaries found by a scan), numbered after ``number`` earlier records. It computes no digest."""
+    def part(
+        cls, path: str | os.PathLike[str], begin: int, end: int, number: int, state: PcapngState | None = None
+    ) -> BatchReader:
+        """A reader of the records between file offsets ``begin`` and ``end`` (record or block boundaries found
+        by ``scan_parts``), numbered after ``number`` earlier records; a pcapng part starts from ``state``, what
+        the reader knew at ``begin`` (none for the part at the start of the file). It computes no digest."""
         reader = cls(path)
-        if reader.format not in ("pcap", "pcap-nsec"):
+        pcapng = reader.format == "pcapng"
+        if reader.format not in ("pcap", "pcap-nsec", "pcapng") or (pcapng and state is None and begin != 0):
             reader.close()
-            raise ValueError("only classic pcap files are read in parts")
+            raise ValueError("only pcap and pcapng files are read in parts (pcapng ones from a scanned state)")
         reader._range = (begin, number)
+        reader._state = state
         reader._limit = end
         return reader
 
@@ -338,11 +347,21 @@ class BatchReader:
         section_base = 0
         seen_shb = False
         last_ts = 0
+        if self._range is not None:
+            base, number = self._range
+            self._raw.seek(base)
+            if self._state is not None:
+                order, section_base, last_ts = self._state.order, self._state.section_base, self._state.last_ts
+                interfaces = list(self._state.interfaces)
+                seen_shb = True
+        checkpoints = self.checkpoints
         while True:
             if not eof and end - pos < CHUNK:
                 base += pos
                 buf, end, eof = self._refill(pos)
                 pos = 0
+            if checkpoints is not None and seen_shb and pos < end:
+                checkpoints.append((base + pos, PcapngState(order, section_base, tuple(interfaces), last_ts, number)))
             found = _Found()
             error: tuple[int, str] | None = None
             unpack2 = struct.Struct(order + "II").unpack_from
@@ -586,6 +605,22 @@ def _pcapng_batch(
 
 
 @dataclass(frozen=True, slots=True)
+class PcapngState:
+    """What a pcapng reader knows at a block boundary: enough to start reading there (a part of the file)."""
+
+    order: str
+    """Byte order of the section (``<`` or ``>``)."""
+    section_base: int
+    """Index of the section's first interface in ``interfaces``."""
+    interfaces: tuple[Interface, ...]
+    """Every interface declared so far, in file order (the global interface numbers)."""
+    last_ts: int
+    """Time of the last packet so far (a simple packet block carries none and takes it)."""
+    number: int
+    """Records before the boundary."""
+
+
+@dataclass(frozen=True, slots=True)
 class PartScan:
     """Where to cut a classic pcap into parts at record boundaries, found by reading it once."""
 
@@ -594,38 +629,55 @@ class PartScan:
     size: int
     format: str
     linktypes: tuple[int, ...]
-    parts: tuple[tuple[int, int, int], ...]
-    """(first byte, end byte, records before the part) of each part, in file order."""
+    parts: tuple[tuple[int, int, int, PcapngState | None], ...]
+    """(first byte, end byte, records before the part, the pcapng state it starts from) of each part, in file
+    order."""
 
 
 def scan_parts(path: str | os.PathLike[str], parts: int, sha256: bool = False) -> PartScan | None:
-    """Find ``parts`` record-aligned ranges of a classic pcap of about equal size; also its digests.
+    """Find ``parts`` ranges of a pcap or pcapng file of about equal size, cut at record (block) boundaries;
+    also its digests.
 
-    None when the file is not a classic pcap or is damaged (those are read in one piece, which reports the
-    damage exactly).
+    None when the file is neither, or is damaged (those are read in one piece, which reports the damage
+    exactly). A pcapng file is cut where a batch's walk began, each part with the reader's state there.
     """
     try:
         reader = BatchReader(path, sha256)
     except CaptureError:
         return None
-    if reader.format not in ("pcap", "pcap-nsec") or parts < 2:
+    pcapng = reader.format == "pcapng"
+    if reader.format not in ("pcap", "pcap-nsec", "pcapng") or reader._fallback is not None or parts < 2:
         reader.close()
         return None
     size = reader.size
-    targets = [24 + (size - 24) * k // parts for k in range(1, parts)]
-    cuts: list[tuple[int, int]] = []
+    first = 0 if pcapng else 24
+    targets = [first + (size - first) * k // parts for k in range(1, parts)]
+    cuts: list[tuple[int, int, PcapngState | None]] = []
+    if pcapng:
+        reader.checkpoints = []
     try:
         for b in reader:
+            if pcapng:
+                continue
             while len(cuts) < len(targets):
                 j = int(np.searchsorted(b.offset, targets[len(cuts)]))
                 if j >= len(b):
                     break
-                cuts.append((int(b.offset[j]), int(b.number[j]) - 1))
+                cuts.append((int(b.offset[j]), int(b.number[j]) - 1, None))
     except CaptureError:
         return None
-    bounds = [(24, 0), *dict.fromkeys(cuts)]  # tiny files: several targets may fall on one record
+    if pcapng:
+        points = reader.checkpoints or []
+        offsets = [at for at, _ in points]
+        for target in targets:
+            j = int(np.searchsorted(offsets, target))
+            if j < len(points) and points[j][0] > 0:
+                cuts.append((points[j][0], points[j][1].number, points[j][1]))
+    # tiny files: several targets may fall on one record
+    bounds: list[tuple[int, int, PcapngState | None]] = [(first, 0, None), *{c[0]: c for c in cuts}.values()]
     ranges = tuple(
-        (begin, bounds[i + 1][0] if i + 1 < len(bounds) else size, before) for i, (begin, before) in enumerate(bounds)
+        (begin, bounds[i + 1][0] if i + 1 < len(bounds) else size, before, state)
+        for i, (begin, before, state) in enumerate(bounds)
     )
     return PartScan(reader.digest(), reader.sha256(), size, reader.format, reader.linktypes, ranges)
 
