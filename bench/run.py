@@ -9,7 +9,9 @@
    flow table (the reference of the ratios), a plainer dpkt loop counting packets and bytes per endpoint pair,
    and ``tshark -q -z conv,tcp -z conv,udp`` where installed. wardwatch's rows and the reference dpkt loop
    run in interleaved rounds (``--repeat``, best of each row), so a slow spell of a shared machine weighs on
-   both sides of a ratio.
+   both sides of a ratio. Two more in-process rows add a dissector asking for stream heads (the first payload
+   packets of every TCP connection; what issue 4's content-recognised protocols will ask for): the cost of
+   selecting by flow state.
 3. Checks that the flow tables agree: wardwatch vs a dpkt loop that builds the same flow table (every field of
    every flow: endpoints, initiator, first/last packet, packets, bytes and TCP flags each way, VLANs), vs a
    plainer dpkt loop (packets and bytes per endpoint pair) and vs tshark (frames per endpoint pair).
@@ -110,6 +112,26 @@ table = sorted([f.proto, f.src_ip, -1 if f.src_port is None else f.src_port, f.d
                for f in result.analysis.flows)
 print(json.dumps({"analyze": t1 - t0, "store": t2 - t1, "flows": len(result.analysis.flows),
                   "devices": len(result.analysis.devices), "pairs": pairs, "table": table}))
+"""
+
+HEADS = """
+import sys, time
+from wardwatch.dissect import PayloadTest, Selector, default_registry
+from wardwatch.engine import Engine
+
+
+class Heads:  # what a content-recognised protocol's dissector asks for (its own work not counted)
+    name = "bench-stream-heads"
+    test = PayloadTest(0, 0xFF, 0x0B) if sys.argv[3] == "mllp" else None
+    selector = Selector(stream_head=int(sys.argv[2]), payload=test)
+
+    def dissect(self, packet, ref):
+        return []
+
+
+t0 = time.perf_counter()
+Engine(default_registry([Heads()])).analyze([sys.argv[1]], jobs=1)
+print(time.perf_counter() - t0)
 """
 
 SPLIT = """
@@ -291,6 +313,12 @@ def main() -> None:
             ("two files, one process", [*ww, str(pcap), str(ng), *quiet], False),
             ("two files, two worker processes", [*ww, str(pcap), str(ng), *two], False),
             ("  one file split in two parts (in-process)", [PY, "-c", SPLIT, str(pcap)], False),
+            (
+                "  + first 2 payload packets each way of every TCP connection",
+                [PY, "-c", HEADS, str(pcap), "2", "-"],
+                False,
+            ),
+            ("  + stream heads, 4 starting 0x0B (MLLP)", [PY, "-c", HEADS, str(pcap), "4", "mllp"], False),
             # the reference of the ratios, in the same rounds: a slow spell weighs on both sides alike
             ("dpkt loop building the same flow table", [PY, "-c", DPKT_FLOWS, str(pcap)], False),
         ]
@@ -303,7 +331,7 @@ def main() -> None:
                 if name == "in-process":  # its own figures, without interpreter start-up
                     figures = json.loads(out)
                     t = figures["analyze"] + figures["store"]
-                elif name.startswith("  one file split"):
+                elif name.startswith(("  one file split", "  + stream heads")):  # in-process: their own time
                     t = float(out.strip().splitlines()[-1])
                 if name not in best or t < best[name][0]:
                     best[name] = (t, rss, out)
