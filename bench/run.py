@@ -313,11 +313,7 @@ def main() -> None:
             ("two files, one process", [*ww, str(pcap), str(ng), *quiet], False),
             ("two files, two worker processes", [*ww, str(pcap), str(ng), *two], False),
             ("  one file split in two parts (in-process)", [PY, "-c", SPLIT, str(pcap)], False),
-            (
-                "  + first 2 payload packets each way of every TCP connection",
-                [PY, "-c", HEADS, str(pcap), "2", "-"],
-                False,
-            ),
+            ("  + stream heads, 2 each way (in-process)", [PY, "-c", HEADS, str(pcap), "2", "-"], False),
             ("  + stream heads, 4 starting 0x0B (MLLP)", [PY, "-c", HEADS, str(pcap), "4", "mllp"], False),
             # the reference of the ratios, in the same rounds: a slow spell weighs on both sides alike
             ("dpkt loop building the same flow table", [PY, "-c", DPKT_FLOWS, str(pcap)], False),
