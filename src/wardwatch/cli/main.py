@@ -6,6 +6,7 @@ database that cannot be opened). Every option has a ``WARDWATCH_*`` environment 
 
 from __future__ import annotations
 
+import atexit
 import gc
 import sys
 
@@ -50,6 +51,9 @@ app.command("report")(report)
 
 def main() -> None:
     """Console-script entry point: run the app, turning wardwatch errors into one line and exit code 3."""
+    # at exit, the interpreter then skips a last full collection over everything the command built and loaded
+    # (60-140 ms after an analysis; files and the database are closed by then)
+    atexit.register(gc.freeze)
     try:
         app()
     except WardwatchError as exc:
@@ -57,10 +61,6 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise SystemExit(130) from None
-    finally:
-        # the command is done: the interpreter's exit then skips a last full collection over everything it built
-        # and loaded (60-120 ms after an analysis; files and the database are already closed)
-        gc.freeze()
 
 
 if __name__ == "__main__":
