@@ -238,9 +238,9 @@ def test_flow_ids_number_each_capture_in_canonical_order(tmp_path: Path, db_url:
     assert [r[2] for r in rows if r[1] == sample_id] == [f.first_ns for f in sample_flows]
 
 
-def test_upgrade_from_0002_renumbers_flows(tmp_path: Path) -> None:
+def test_upgrade_from_0002_renumbers_flows(db_url: str) -> None:
     """Flows stored under 0002's text ids survive the upgrade to integer ids, each capture in its own range."""
-    url = str(tmp_path / "old.db")
+    url = db_url
     old = Store.open(url, migrate=False)
     old.upgrade("0002")
     engine = old.engine
@@ -276,9 +276,8 @@ def test_upgrade_from_0002_renumbers_flows(tmp_path: Path) -> None:
         one, two = 1 << FLOW_ID_BITS, 2 << FLOW_ID_BITS
         assert [tuple(r) for r in rows] == [(one, "aaaa", 10), (one + 1, "aaaa", 30), (two, "bbbb", 20)]
         store.ingest(analyze([SAMPLE]).analysis, "t", 3)  # a new capture takes the next ordinal
-        assert max(ordinals.values()) + 1 == max(
-            o for (o,) in store.engine.connect().execute(text("SELECT ordinal FROM captures")).fetchall()
-        )
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT MAX(ordinal) FROM captures")).scalar() == max(ordinals.values()) + 1
     finally:
         store.close()
 
