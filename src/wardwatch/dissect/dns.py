@@ -46,6 +46,10 @@ class Record(NamedTuple):
     rdata_len: int
 
 
+RecordFields = tuple[str, int, int, int, int]
+"""A record as (name, rtype, rclass, rdata_pos, rdata_len): a ``Record``, or the plain tuple the C parser gives."""
+
+
 class Message(NamedTuple):
     """A parsed DNS message: header fields, question names and all resource records."""
 
@@ -71,14 +75,22 @@ def parse_message(data: bytes) -> Message:
 
     The C parser does it when it is built (the same answers and errors: ``parse_message_py`` is its reference).
     """
+    parsed = _parse_c(data)
+    if parsed is None:
+        return parse_message_py(data)
+    ident, flags, questions, records = parsed
+    return Message(ident, flags, questions, tuple(map(Record._make, records)))
+
+
+def _parse_c(data: bytes) -> tuple[int, int, tuple[str, ...], list[RecordFields]] | None:
+    """The C parser's plain header, questions and record tuples (None when it is not built)."""
     c = native.c_dnswire
     if c is None:
-        return parse_message_py(data)
+        return None
     try:
-        ident, flags, questions, records = c.parse_message(data)
+        return c.parse_message(data)  # type: ignore[no-any-return]
     except ValueError as exc:
         raise MalformedPacket(str(exc)) from None
-    return Message(ident, flags, questions, tuple(map(Record._make, records)))
 
 
 def parse_message_py(data: bytes) -> Message:
@@ -126,10 +138,6 @@ def reverse_name_ip(name: str) -> str | None:
     except ValueError:
         return None
     return None
-
-
-RecordFields = tuple[str, int, int, int, int]
-"""A record as (name, rtype, rclass, rdata_pos, rdata_len): a ``Record``, or the plain tuple the C parser gives."""
 
 
 def address_names(data: bytes, records: Sequence[RecordFields]) -> Iterator[tuple[str, str, bool]]:
@@ -203,13 +211,10 @@ class DnsDissector:
 def answers(data: bytes) -> tuple[tuple[str, str, bool], ...]:
     """The distinct (address, name, via_ptr) facts a successful response states (none for a query or an error
     response); raises ``MalformedPacket`` for what cannot be parsed."""
-    c = native.c_dnswire
     records: Sequence[RecordFields]
-    if c is not None:  # the C parser's plain tuples: no Message or Record objects to build
-        try:
-            _ident, flags, _questions, records = c.parse_message(data)
-        except ValueError as exc:
-            raise MalformedPacket(str(exc)) from None
+    parsed = _parse_c(data)  # the C parser's plain tuples: no Message or Record objects to build
+    if parsed is not None:
+        _ident, flags, _questions, records = parsed
     else:
         msg = parse_message_py(data)
         flags, records = msg.flags, msg.records
