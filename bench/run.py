@@ -137,9 +137,10 @@ print(time.perf_counter() - t0)
 SPLIT = """
 import sys, time
 import wardwatch.engine as E
+from wardwatch.dissect import default_registry
 E.SPLIT_MIN_JOBS = 2  # measure the split even where the default policy would not split
 t0 = time.perf_counter()
-E.Engine().analyze([sys.argv[1]], jobs=2)
+E.Engine(default_registry(streams=False)).analyze([sys.argv[1]], jobs=2)  # stream dissectors: no split
 print(time.perf_counter() - t0)
 """
 

@@ -69,6 +69,8 @@ if [ "$mode" = "test" ]; then
   command -v tshark >/dev/null 2>&1 || missing+=(tshark)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v storescp >/dev/null 2>&1 || missing+=(dcmtk)
+  command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
   if [ ${#missing[@]} -gt 0 ]; then
     if ! apt_install "${missing[@]}"; then
       echo "bootstrap: not root or no apt-get: tests needing ${missing[*]} will be skipped" >&2

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +24,17 @@ from wardwatch.capture import decode, open_capture
 from wardwatch.capture.batch import BatchReader, PcapngState, scan_parts
 from wardwatch.capture.interface import TS_INVALID
 from wardwatch.capture.vector import Columns, decode_batch
-from wardwatch.dissect import MalformedPacket, Registry, Selector, default_registry
+from wardwatch.dissect import (
+    Limits,
+    MalformedPacket,
+    Reassembler,
+    Registry,
+    Selector,
+    StreamDissector,
+    TcpStream,
+    default_registry,
+)
+from wardwatch.dissect.reassembly import ConnKey, conn_key
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
 from wardwatch.inventory import FlowTable, InventoryBuilder, MapEdges, Timeouts, preload_registry
 from wardwatch.inventory.streams import StreamHeads
@@ -85,6 +95,12 @@ class _SkipCounter:
         self.counts[reason] = n + 1
         if n < MAX_EXAMPLES:
             self.reasons.setdefault(reason, []).append(number)
+
+    def add_count(self, reason: str, count: int, number: int) -> None:
+        """``count`` occurrences of ``reason`` at once (``number``: an example frame)."""
+        if count > 0:
+            self.add(reason, number)
+            self.counts[reason] += count - 1
 
     def result(self, capture: CaptureId) -> list[Skipped]:
         return [
@@ -370,6 +386,7 @@ class Engine:
         plain = _Tables.of(*registry.wanted(), registry.arp_wanted, registry.plain_head)
         tested = [(sel, _Tables.of_selector(sel)) for sel in registry.tested()]
         heads = StreamHeads(registry.head_limit) if registry.head_limit else None
+        streams = _Streams(registry.streams, provisional, inventory, skips) if registry.streams else None
         no_streams = np.zeros(0, dtype=np.int32)
         supported = np.array(sorted(SUPPORTED_LINKTYPES), dtype=np.int32)
         try:
@@ -424,6 +441,8 @@ class Engine:
                         want[rows[cols.payload_test(rows, test.offset, test.mask, test.value, test.min_length)]] = True
                 wanted = np.flatnonzero(want & usable)
                 cols.prepare(wanted)
+                if streams is not None:
+                    streams.offer_batch(cols, usable, stream)
                 if heads is None:
                     for i in wanted.tolist():
                         self._dissect(cols.packet(i), provisional, inventory, skips)
@@ -437,6 +456,8 @@ class Engine:
             error = exc
         finally:
             reader.close()
+        if streams is not None:
+            streams.finish()
         if progress is not None:
             progress(path, reader.bytes_read, reader.size, packets)
         info = _capture_info(path, reader, packets, total_bytes, first_ns, last_ns, error)
@@ -456,6 +477,7 @@ class Engine:
         limit = self.registry.head_limit
         heads = StreamHeads(limit) if limit else None
         skips = _SkipCounter()
+        streams = _Streams(self.registry.streams, provisional, inventory, skips) if self.registry.streams else None
         errors: list[CaptureError] = []
         unsupported: set[int] = set()
         packets = total_bytes = 0
@@ -495,17 +517,194 @@ class Engine:
                     skips.add(FRAGMENT, pkt.number)
                 inventory.add_packet(pkt, provisional)
                 table.add(pkt)
-                self._dissect(pkt, provisional, inventory, skips, heads.index(pkt) if heads is not None else -1)
+                index = heads.index(pkt) if heads is not None else -1
+                self._dissect(pkt, provisional, inventory, skips, index)
+                if streams is not None and pkt.proto == 6 and (index >= 0 or _ends(pkt.tcp_flags)):
+                    streams.offer(pkt, index)
         except CaptureError as exc:
             error = exc
         finally:
             reader.close()
+        if streams is not None:
+            streams.finish()
         if progress is not None:
             progress(path, reader.bytes_read, reader.size, packets)
         info = _capture_info(path, reader, packets, total_bytes, first_ns, last_ns, error)
         if error is not None:
             errors.append(error)
         return info, table, skips.result(info.id), errors
+
+
+U64 = npt.NDArray[np.uint64]
+
+
+def _ends(flags: int) -> bool:
+    """A FIN, an RST or a pure SYN: the packet can end a claimed connection (``_Streams.offer``)."""
+    return bool(flags & 0x05) or flags & 0x12 == 0x02
+
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+
+
+def _conn_hashes(cols: Columns, rows: npt.NDArray[np.int64]) -> U64:
+    """A direction-independent 64-bit hash of the TCP connection of each of ``rows`` (equal for both directions;
+    a collision only offers a packet more to ``_Streams.offer``, which checks the exact connection)."""
+
+    def endpoint(hi: npt.NDArray[Any], lo: npt.NDArray[Any], port: npt.NDArray[Any]) -> U64:
+        h = hi[rows].astype(np.uint64) * _MIX[0]
+        h ^= lo[rows].astype(np.uint64) * _MIX[1]
+        h ^= port[rows].astype(np.uint64) * _MIX[2]
+        return cast(U64, h)
+
+    return endpoint(cols.src_hi, cols.src_lo, cols.sport) + endpoint(cols.dst_hi, cols.dst_lo, cols.dport)
+
+
+class _Streams:
+    """The stream dissectors of one capture: which connections they claim, their reassembly, their dissection.
+
+    ``offer`` is the rule, one packet (with its stream-head index) at a time, as the reference path calls it; a
+    connection is claimed by the first payload packet of either direction (index 0) that a stream dissector's
+    ``StreamSelector`` claims, and from then on its payload packets (index below ``Registry.stream_limit``) are
+    reassembled. ``offer_batch`` finds, over a decoded batch, the packets that can matter (first packets that
+    pass a claim test, packets of claimed connections) and offers those, in order: the same result.
+    """
+
+    def __init__(
+        self,
+        dissectors: Sequence[StreamDissector],
+        capture: CaptureId,
+        inventory: InventoryBuilder,
+        skips: _SkipCounter,
+    ) -> None:
+        self.dissectors = {d.name: d for d in dissectors}
+        self.limit = max(d.stream.packets for d in dissectors)
+        self.reassembler = Reassembler(capture, Limits(stream_bytes=max(d.stream.byte_limit for d in dissectors)))
+        self.inventory = inventory
+        self.skips = skips
+        self.ports = frozenset(p for d in dissectors for p in d.stream.tcp_ports)
+        self.port_table = np.zeros(65537, dtype=bool)
+        self.port_table[[p + 1 for p in self.ports]] = True
+        self.tests = list(dict.fromkeys(t for d in dissectors for t in d.stream.claim))
+        self.open: dict[ConnKey, int] = {}
+        """Claimed connections not finished yet, with their ``_conn_hashes`` value (fast path only)."""
+        self._hash_array: U64 | None = None
+        self.truncated = 0
+        self.first_truncated = 0
+
+    def offer(self, pkt: Packet, index: int) -> bool:
+        """One TCP packet and its stream-head index (-1: no payload, or past the head); True when it claimed
+        its connection. A FIN or RST finishes a claimed connection."""
+        if pkt.src_ip is None or pkt.dst_ip is None:
+            return False
+        src, dst = (pkt.src_ip, pkt.src_port or 0), (pkt.dst_ip, pkt.dst_port or 0)
+        key = conn_key(src, dst)
+        re = self.reassembler
+        claimed = False
+        if pkt.tcp_flags & 0x12 == 0x02 and re.claimed(key):  # a pure SYN: a new connection, the old one ends
+            self._end(key)
+        if 0 <= index < self.limit:
+            if index == 0 and not re.claimed(key):
+                for d in self.dissectors.values():
+                    if d.stream.claims(pkt.payload, src[1], dst[1]):
+                        re.claim(key, d.name)
+                        claimed = True
+            if re.claimed(key):
+                vlan = pkt.vlans[-1] if pkt.vlans else None
+                done = re.add(src, dst, pkt.tcp_seq or 0, pkt.payload, pkt.number, pkt.ts_ns, pkt.tcp_flags,
+                              pkt.src_mac, vlan)  # fmt: skip
+                if done is not None:
+                    self._dissect(done, key)
+                return claimed
+        if pkt.tcp_flags & 0x05 and re.claimed(key):  # FIN or RST without payload (or past the head)
+            self._end(key)
+        return claimed
+
+    def _end(self, key: ConnKey) -> None:
+        done = self.reassembler.close(key)
+        if done is not None:
+            self._dissect(done, key)
+        else:
+            self._forget(key)
+
+    def offer_batch(self, cols: Columns, usable: npt.NDArray[np.bool_], stream: npt.NDArray[np.int32]) -> None:
+        """Offer the packets of a decoded batch that can matter (see the class)."""
+        if len(stream) == 0:
+            return
+        head = (stream >= 0) & (stream < self.limit)
+        flags = cols.tflags
+        ends = (cols.proto == 6) & (((flags & 0x05) != 0) | ((flags & 0x12) == 0x02)) & ~head  # FIN/RST, pure SYN
+        cand = np.flatnonzero(usable & (head | ends))
+        if len(cand) == 0:
+            return
+        first = cand[stream[cand] == 0]
+        pre = np.zeros(len(first), dtype=bool)
+        if len(first):
+            for t in self.tests:
+                pre |= cols.payload_test(first, t.offset, t.mask, t.value)
+            if self.ports:
+                pre |= self.port_table[cols.sport[first] + 1] | self.port_table[cols.dport[first] + 1]
+        claimers = first[pre]
+        if not self.open and len(claimers) == 0:
+            return
+        hashes = _conn_hashes(cols, cand)
+        member = np.zeros(len(cand), dtype=bool)
+        if self.open:
+            if self._hash_array is None:
+                self._hash_array = np.unique(np.fromiter(self.open.values(), dtype=np.uint64, count=len(self.open)))
+            member |= np.isin(hashes, self._hash_array, assume_unique=False)
+        if len(claimers):
+            member |= np.isin(hashes, _conn_hashes(cols, claimers))
+        chosen = cand[member]
+        cols.prepare(chosen)
+        for i, index, h in zip(chosen.tolist(), stream[chosen].tolist(), hashes[member].tolist(), strict=True):
+            pkt = cols.packet(i)
+            if self.offer(pkt, index):
+                assert pkt.src_ip is not None and pkt.dst_ip is not None
+                key = conn_key((pkt.src_ip, pkt.src_port or 0), (pkt.dst_ip, pkt.dst_port or 0))
+                if self.reassembler.claimed(key):
+                    self.open[key] = h
+                    self._hash_array = None
+
+    def _forget(self, key: ConnKey) -> None:
+        if self.open.pop(key, None) is not None:
+            self._hash_array = None
+
+    def _dissect(self, stream: TcpStream, key: ConnKey | None = None) -> None:
+        if key is not None:
+            self._forget(key)
+        first_frame = stream.orig.starts[0][1]
+        for half in (stream.orig, stream.resp):
+            if half is not None and half.truncated:
+                self.truncated += 1
+                self.first_truncated = self.first_truncated or half.starts[0][1]
+        for name in stream.claimed_by:
+            dissector = self.dissectors[name]
+            try:
+                self.inventory.add_observations(dissector.dissect_stream(stream))
+            except MalformedPacket as exc:
+                self.skips.add(f"{name}: {exc}", first_frame)
+            except Exception as exc:  # a dissector bug must not lose the rest of the capture
+                self.skips.add(f"{name} failed: {type(exc).__name__}: {exc}", first_frame)
+
+    def finish(self) -> None:
+        """The capture ended: dissect the connections still open, count what the caps cut."""
+        for stream in self.reassembler.finish():
+            self._dissect(stream)
+        re = self.reassembler
+        cap = re.limits.stream_bytes
+        if self.truncated:
+            self.skips.add_count(
+                f"tcp reassembly: direction longer than {cap} bytes or {re.limits.segments} segments, "
+                "the rest not reassembled (count: directions)",
+                self.truncated,
+                self.first_truncated,
+            )
+        if re.refused:
+            self.skips.add_count(
+                f"tcp reassembly: {re.limits.total_bytes} bytes buffered in all, segment refused (count: segments)",
+                re.refused,
+                0,
+            )
 
 
 @contextlib.contextmanager

@@ -42,8 +42,8 @@ def test_third_party_dissector_registers_the_same_way() -> None:
     reg.register(Dummy("syslog", Selector(udp_ports=frozenset({514}))))
     reg.register(Dummy("also-514", Selector(udp_ports=frozenset({514}))))
     assert [d.name for d in reg.for_packet(udp_packet(b"", 40000, 514))] == ["syslog", "also-514"]
-    extra = default_registry(extra=[Dummy("hl7", Selector(tcp_ports=frozenset({2575})))], plugins=False)
-    assert "hl7" in extra.names
+    extra = default_registry(extra=[Dummy("bacnet", Selector(udp_ports=frozenset({47808})))], plugins=False)
+    assert "bacnet" in extra.names
 
 
 def test_payload_tests_keep_packets_a_dissector_cannot_learn_from_away() -> None:

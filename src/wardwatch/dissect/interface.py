@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from wardwatch.errors import WardwatchError
+from wardwatch.model.addr import ip_str
 from wardwatch.model.observation import Attribute, Observation, PacketRef, Subject, SubjectKind
 from wardwatch.model.packet import Packet
+
+if TYPE_CHECKING:
+    from wardwatch.dissect.reassembly import HalfStream, TcpStream
 
 
 class MalformedPacket(WardwatchError):  # noqa: N818 - reads as what the packet is
@@ -104,6 +108,72 @@ class Dissector(Protocol):
     def dissect(self, packet: Packet, ref: PacketRef) -> Iterable[Observation]:
         """Observations learned from ``packet`` (``ref`` says where it is, for evidence)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSelector:
+    """Which TCP connections a stream dissector wants reassembled: those whose first payload packet in either
+    direction passes one of the ``claim`` tests (on any port: HL7 over MLLP, DICOM, HTTP and TLS are recognised
+    by what they carry), or that use one of ``tcp_ports``. Of a claimed connection, the first ``packets``
+    payload packets of each direction are reassembled, at most ``byte_limit`` of each (``dissect.reassembly``)."""
+
+    claim: tuple[PayloadTest, ...] = ()
+    tcp_ports: frozenset[int] = frozenset()
+    packets: int = 32
+    byte_limit: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if not (self.claim or self.tcp_ports):
+            raise ValueError("a stream selector claims connections by a payload test or a port")
+        if self.packets < 1 or self.byte_limit < 1:
+            raise ValueError("a stream selector reassembles at least one packet and one byte")
+        for test in self.claim:
+            if test.min_length:
+                raise ValueError("a claim test decides on the bytes it compares: no min_length")
+
+    def claims(self, payload: bytes, src_port: int, dst_port: int) -> bool:
+        """Whether a connection whose first payload packet (either direction) is ``payload`` is claimed."""
+        if src_port in self.tcp_ports or dst_port in self.tcp_ports:
+            return True
+        return any(len(payload) >= t.offset + t.width and t.passes(payload) for t in self.claim)
+
+
+class StreamDissector(Protocol):
+    """A dissector of reassembled TCP streams (``dissect.reassembly.TcpStream``): both directions of a
+    connection, from their first bytes. Like ``Dissector``, pure: no I/O; what it cannot read it reports by
+    raising ``MalformedPacket`` after yielding what it could (the engine records the reason as skipped)."""
+
+    name: str
+    stream: StreamSelector
+
+    def dissect_stream(self, stream: TcpStream) -> Iterable[Observation]:
+        """Observations learned from ``stream``."""
+        ...
+
+
+def observe_stream(
+    stream: TcpStream,
+    half: HalfStream,
+    offset: int,
+    attribute: Attribute,
+    value: str,
+    confidence: float,
+    source: str,
+    subject: bytes | None = None,
+) -> Observation:
+    """An observation about the sender of ``half`` (or the IP ``subject``), stamped with the frame that carried
+    byte ``offset`` of it."""
+    number, ts = half.frame_at(offset)
+    return Observation(
+        subject=Subject(SubjectKind.IP, ip_str(subject if subject is not None else half.ip)),
+        attribute=attribute,
+        value=value,
+        confidence=confidence,
+        source=source,
+        packet=PacketRef(stream.capture, number),
+        ts_ns=ts,
+        vlan=half.vlan,
+    )
 
 
 def observe(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from typing import cast
 
 from wardwatch.dissect.arp import ArpDissector
 from wardwatch.dissect.dhcp import DhcpDissector, Dhcpv6Dissector
+from wardwatch.dissect.dicom import DicomDissector
 from wardwatch.dissect.dns import DnsDissector
-from wardwatch.dissect.interface import Dissector, Selector
+from wardwatch.dissect.hl7 import Hl7Dissector
+from wardwatch.dissect.interface import Dissector, Selector, StreamDissector, StreamSelector
 from wardwatch.dissect.nbns import NbnsDissector
 from wardwatch.dissect.ndp import NdpDissector
 from wardwatch.errors import DissectorRegistrationError
@@ -21,11 +24,13 @@ from wardwatch.model.packet import IpProto, Packet
 
 ENTRY_POINT_GROUP = "wardwatch.dissectors"
 
-BUILTIN: tuple[type[Dissector], ...] = (
+BUILTIN: tuple[type[Dissector] | type[StreamDissector], ...] = (
     ArpDissector,
     DhcpDissector,
     Dhcpv6Dissector,
+    DicomDissector,
     DnsDissector,
+    Hl7Dissector,
     NbnsDissector,
     NdpDissector,
 )
@@ -42,16 +47,27 @@ class Registry:
         self._ip_proto: dict[int, list[Dissector]] = {}
         self._arp: list[Dissector] = []
         self._heads: list[Dissector] = []
+        self._streams: dict[str, StreamDissector] = {}
         self._tests = False
 
-    def register(self, dissector: Dissector) -> None:
-        """Add ``dissector``; raises ``DissectorRegistrationError`` if its name is taken or it selects nothing."""
+    def register(self, dissector: Dissector | StreamDissector) -> None:
+        """Add ``dissector`` (a packet or a stream dissector); raises ``DissectorRegistrationError`` if its name is
+        taken or it selects nothing."""
         name = getattr(dissector, "name", None)
         if not isinstance(name, str) or not name:
             raise DissectorRegistrationError(f"dissector {dissector!r} has no name")
-        if name in self._by_name:
+        if name in self._by_name or name in self._streams:
             raise DissectorRegistrationError(f"a dissector named {name!r} is already registered")
-        sel = dissector.selector
+        stream = getattr(dissector, "stream", None)
+        if stream is not None:
+            if not isinstance(stream, StreamSelector) or not callable(getattr(dissector, "dissect_stream", None)):
+                raise DissectorRegistrationError(f"stream dissector {name!r} needs a StreamSelector and dissect_stream")
+            self._streams[name] = cast(StreamDissector, dissector)
+            return
+        dissector = cast(Dissector, dissector)
+        sel = getattr(dissector, "selector", None)
+        if not isinstance(sel, Selector):
+            raise DissectorRegistrationError(f"dissector {name!r} has neither a Selector nor a StreamSelector")
         if not (sel.udp_ports or sel.tcp_ports or sel.ethertypes or sel.ip_protos or sel.arp or sel.stream_head):
             raise DissectorRegistrationError(f"dissector {name!r} selects no packets")
         if sel.stream_head < 0:
@@ -73,17 +89,29 @@ class Registry:
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Registered names, sorted."""
-        return tuple(sorted(self._by_name))
+        """Registered names (packet and stream dissectors), sorted."""
+        return tuple(sorted((*self._by_name, *self._streams)))
 
-    def get(self, name: str) -> Dissector:
+    def get(self, name: str) -> Dissector | StreamDissector:
         """The dissector registered as ``name`` (KeyError if none)."""
-        return self._by_name[name]
+        return self._by_name[name] if name in self._by_name else self._streams[name]
+
+    @property
+    def streams(self) -> tuple[StreamDissector, ...]:
+        """The stream dissectors, by name."""
+        return tuple(self._streams[n] for n in sorted(self._streams))
+
+    @property
+    def stream_limit(self) -> int:
+        """Payload packets per direction a claimed connection is reassembled from (the most any stream dissector
+        asks for; 0 without stream dissectors)."""
+        return max((d.stream.packets for d in self._streams.values()), default=0)
 
     @property
     def head_limit(self) -> int:
-        """The longest stream head any dissector asks for (0: none does, and the engine numbers no streams)."""
-        return max((d.selector.stream_head for d in self._heads), default=0)
+        """The longest stream head any dissector asks for, stream dissectors included (0: none does, and the
+        engine numbers no streams)."""
+        return max(self.stream_limit, max((d.selector.stream_head for d in self._heads), default=0))
 
     @property
     def plain_head(self) -> int:
@@ -139,11 +167,15 @@ class Registry:
         return found
 
 
-def default_registry(extra: Iterable[Dissector] = (), plugins: bool = True) -> Registry:
-    """A registry with the built-in dissectors, installed plugins (entry points) and ``extra``."""
+def default_registry(
+    extra: Iterable[Dissector | StreamDissector] = (), plugins: bool = True, streams: bool = True
+) -> Registry:
+    """A registry with the built-in dissectors (without the stream dissectors when ``streams`` is False),
+    installed plugins (entry points) and ``extra``."""
     registry = Registry()
     for cls in BUILTIN:
-        registry.register(cls())
+        if streams or not hasattr(cls, "stream"):
+            registry.register(cls())
     if plugins:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:

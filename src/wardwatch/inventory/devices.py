@@ -151,6 +151,19 @@ class _SourcePair:
         self.routed = 0
 
 
+#: Device attributes that take one value: the most confident evidence wins (the others stay as evidence).
+CHOSEN_ATTRIBUTES = ("vendor", "model", "device_type", "firmware", "os")
+
+
+def best_value(evidence: Sequence[Evidence], attribute: str) -> str | None:
+    """The value of the most confident evidence for ``attribute``; ties go to the alphabetically first value
+    (as the store decides when merging devices)."""
+    found = [e for e in evidence if e.attribute == attribute]
+    if not found:
+        return None
+    return min(found, key=lambda e: (-e.confidence, e.value)).value
+
+
 class _Fact:
     """An observation aggregated over all the packets that repeat it."""
 
@@ -983,11 +996,9 @@ class InventoryBuilder:
             )
             for (attr, value, source), (conf, span) in sorted(d.evidence.items())
         )
-        vendor = None
-        vendor_ev = [e for e in evidence if e.attribute == "vendor"]
-        if vendor_ev:
-            # highest confidence; ties go to the alphabetically first value (as the store decides when merging)
-            vendor = min(vendor_ev, key=lambda e: (-e.confidence, e.value)).value
+        vendor, model, device_type, firmware, os_name = (
+            best_value(evidence, attribute) for attribute in ("vendor", "model", "device_type", "firmware", "os")
+        )
         first = min([d.span.first_ns, *(s.first_ns for s, _, _ in d.addresses.values())])
         last = max([d.span.last_ns, *(s.last_ns for s, _, _ in d.addresses.values())])
         return Device(
@@ -997,10 +1008,10 @@ class InventoryBuilder:
             addresses=addresses,
             vlans=tuple(sorted(d.vlans)),
             vendor=vendor,
-            model=None,
-            device_type=None,
-            firmware=None,
-            os=None,
+            model=model,
+            device_type=device_type,
+            firmware=firmware,
+            os=os_name,
             hostnames=tuple(name for name, _ in sorted(d.hostnames.items(), key=lambda kv: (-kv[1], kv[0]))),
             first_ns=first,
             last_ns=last,

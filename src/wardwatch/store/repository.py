@@ -42,6 +42,9 @@ from wardwatch.model.inventory import AddressUse, Device, DeviceId, DeviceKind, 
 from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
 
+#: Single-valued device attributes, set from their most confident evidence (as ``inventory.devices`` does).
+CHOSEN = ("vendor", "model", "device_type", "firmware", "os")
+
 #: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
 HEAD_REVISION = "0003"
 #: Flow rows built and inserted per executemany call.
@@ -479,27 +482,29 @@ class Store:
         upsert(t.evidence, 4, ev_new, ev_old)
 
     def _refresh_vendor(self, conn: Connection, ids: Sequence[str]) -> None:
-        """Set each device's vendor to its most confident vendor evidence (ties: the alphabetically first)."""
+        """Set each device's single-valued attributes (vendor, model, device type, firmware, OS) to their most
+        confident evidence (ties: the alphabetically first value, whatever the order things were stored in)."""
         for chunk in _chunks(list(ids)):
-            best: dict[str, tuple[float, str]] = {}
+            best: dict[tuple[str, str], tuple[float, str]] = {}
             rows = conn.execute(
-                select(t.evidence.c.device_id, t.evidence.c.value, t.evidence.c.confidence).where(
-                    t.evidence.c.device_id.in_(chunk), t.evidence.c.attribute == "vendor"
-                )
+                select(
+                    t.evidence.c.device_id, t.evidence.c.attribute, t.evidence.c.value, t.evidence.c.confidence
+                ).where(t.evidence.c.device_id.in_(chunk), t.evidence.c.attribute.in_(CHOSEN))
             )
             for r in rows:
                 cand = (r.confidence, r.value)
-                cur = best.get(r.device_id)
-                # highest confidence wins; ties go to the alphabetically first value (order-independent)
+                cur = best.get((r.device_id, r.attribute))
                 if cur is None or cand[0] > cur[0] or (cand[0] == cur[0] and cand[1] < cur[1]):
-                    best[r.device_id] = cand
-            current = {
-                r.id: r.vendor
-                for r in conn.execute(select(t.devices.c.id, t.devices.c.vendor).where(t.devices.c.id.in_(chunk)))
-            }
-            for dev, (_, vendor) in best.items():
-                if current.get(dev) != vendor:
-                    conn.execute(update(t.devices).where(t.devices.c.id == dev).values(vendor=vendor))
+                    best[(r.device_id, r.attribute)] = cand
+            cols = [t.devices.c[a] for a in CHOSEN]
+            current = {r.id: r for r in conn.execute(select(t.devices.c.id, *cols).where(t.devices.c.id.in_(chunk)))}
+            changes: dict[str, dict[str, str]] = {}
+            for (dev, attribute), (_, value) in best.items():
+                row = current.get(dev)
+                if row is not None and getattr(row, attribute) != value:
+                    changes.setdefault(dev, {})[attribute] = value
+            for dev, values in sorted(changes.items()):
+                conn.execute(update(t.devices).where(t.devices.c.id == dev).values(**values))
 
     def _fold_ip_devices(self, conn: Connection) -> None:
         """Merge IP-only devices into the MAC device that owns their address (flows follow)."""
