@@ -39,7 +39,7 @@ from pydicom.tag import BaseTag
 
 from wardwatch.dissect.interface import MalformedPacket, PayloadTest, StreamSelector, observe_stream
 from wardwatch.dissect.reassembly import HalfStream, TcpStream
-from wardwatch.dissect.wire import clean_text
+from wardwatch.dissect.wire import clean_text, value_text
 from wardwatch.model.observation import Attribute, Observation
 
 SOURCE = "dicom"
@@ -271,7 +271,7 @@ class DicomDissector:
             if called_role and resp is not None:
                 yield observe_stream(stream, resp, 0, Attribute.ROLE, called_role, 0.7, SOURCE)
             elif called_role:
-                yield observe_stream(stream, orig, 0, Attribute.ROLE, called_role, 0.6, SOURCE, subject=_peer(stream))
+                yield observe_stream(stream, orig, 0, Attribute.ROLE, called_role, 0.6, SOURCE, subject=stream.peer_ip)
         for half, other in sides:
             yield from self._data(stream, half, other, parsed[id(half)], rq, ac, problems)
         if problems:
@@ -359,7 +359,7 @@ class DicomDissector:
             found = {}
         for tag, value in sorted(found.items()):
             attribute, conf = DATASET_FACTS[tag]
-            text = clean_text(str(value).encode("utf-8", "replace"))[:200]
+            text = value_text(value)
             if text:
                 yield observe_stream(stream, half, offset, attribute, text, conf, SOURCE_DATASET)
         if patient:
@@ -380,9 +380,4 @@ def _transfer_syntax(ctx: int, rq: Association | None, ac: Association | None, b
 
 def _other_ip(stream: TcpStream, half: HalfStream) -> bytes:
     other = stream.resp if half is stream.orig else stream.orig
-    return other.ip if other is not None else _peer(stream)
-
-
-def _peer(stream: TcpStream) -> bytes:
-    """The IP of the responder (also when it said nothing)."""
-    return stream.peer_ip
+    return other.ip if other is not None else stream.peer_ip

@@ -34,7 +34,7 @@ import hl7
 
 from wardwatch.dissect.interface import MalformedPacket, PayloadTest, StreamSelector, observe_stream
 from wardwatch.dissect.reassembly import HalfStream, TcpStream
-from wardwatch.dissect.wire import clean_text
+from wardwatch.dissect.wire import value_text
 from wardwatch.model.observation import Attribute, Observation
 
 VT, FS, CR = 0x0B, 0x1C, 0x0D
@@ -68,7 +68,7 @@ def mllp_frames(data: bytes) -> Iterator[tuple[int, bytes | None, str | None]]:
 
 
 def _text(value: object) -> str:
-    return clean_text(str(value).encode("utf-8", "replace"))[:MAX_VALUE]
+    return value_text(value, MAX_VALUE)
 
 
 def _field(segment: hl7.Segment, index: int) -> str:

@@ -108,6 +108,11 @@ def label_text(raw: bytes) -> str:
     return "".join(out)
 
 
+def value_text(value: object, limit: int = 200) -> str:
+    """A decoded field value (an HL7 field, a DICOM element) as printable text of at most ``limit`` characters."""
+    return clean_text(str(value).encode("utf-8", "replace"))[:limit]
+
+
 def clean_text(raw: bytes) -> str:
     """Bytes from the wire as a printable string (UTF-8 where valid, control characters escaped)."""
     text = raw.decode("utf-8", errors="backslashreplace")

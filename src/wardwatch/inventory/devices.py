@@ -47,7 +47,7 @@ from wardwatch.model.addr import (
     mac_bytes,
     mac_str,
 )
-from wardwatch.model.inventory import AddressUse, Device, DeviceId, DeviceKind, Evidence
+from wardwatch.model.inventory import SINGLE_VALUED, AddressUse, Device, DeviceId, DeviceKind, Evidence
 from wardwatch.model.observation import Attribute, CaptureId, Observation, PacketRef, SubjectKind
 from wardwatch.model.packet import Packet
 
@@ -149,10 +149,6 @@ class _SourcePair:
         self.span = span
         self.hop0 = 0
         self.routed = 0
-
-
-#: Device attributes that take one value: the most confident evidence wins (the others stay as evidence).
-CHOSEN_ATTRIBUTES = ("vendor", "model", "device_type", "firmware", "os")
 
 
 def best_value(evidence: Sequence[Evidence], attribute: str) -> str | None:
@@ -996,9 +992,7 @@ class InventoryBuilder:
             )
             for (attr, value, source), (conf, span) in sorted(d.evidence.items())
         )
-        vendor, model, device_type, firmware, os_name = (
-            best_value(evidence, attribute) for attribute in ("vendor", "model", "device_type", "firmware", "os")
-        )
+        vendor, model, device_type, firmware, os_name = (best_value(evidence, attribute) for attribute in SINGLE_VALUED)
         first = min([d.span.first_ns, *(s.first_ns for s, _, _ in d.addresses.values())])
         last = max([d.span.last_ns, *(s.last_ns for s, _, _ in d.addresses.values())])
         return Device(

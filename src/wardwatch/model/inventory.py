@@ -21,6 +21,11 @@ class DeviceKind(StrEnum):
     """Known only by an IP address: behind a router, or captured without a link layer."""
 
 
+#: Device attributes that take one value: the most confident evidence wins (ties: the alphabetically first
+#: value); the other claims stay visible as evidence.
+SINGLE_VALUED: tuple[str, ...] = ("vendor", "model", "device_type", "firmware", "os")
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """Why a device has an attribute value: the source, its confidence and the first packet that showed it."""

@@ -38,12 +38,9 @@ from wardwatch.errors import StoreError
 from wardwatch.model.analysis import Analysis
 from wardwatch.model.capture import CaptureInfo, Skipped
 from wardwatch.model.flow import Edge, Flow, FlowColumns, flow_sort_key
-from wardwatch.model.inventory import AddressUse, Device, DeviceId, DeviceKind, Evidence
+from wardwatch.model.inventory import SINGLE_VALUED, AddressUse, Device, DeviceId, DeviceKind, Evidence
 from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
-
-#: Single-valued device attributes, set from their most confident evidence (as ``inventory.devices`` does).
-CHOSEN = ("vendor", "model", "device_type", "firmware", "os")
 
 #: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
 HEAD_REVISION = "0003"
@@ -411,7 +408,7 @@ class Store:
         _bulk_insert(conn, t.devices, DEVICE_COLUMNS, new_rows)
         self._merge_children(conn, [(d.id, d) for d in devices], known)
         if known:  # new devices got the vendor of their own evidence: only merged ones can change
-            self._refresh_vendor(conn, [d for d in ids if d in existing])
+            self._refresh_single_valued(conn, [d for d in ids if d in existing])
 
     @staticmethod
     def _widen_device(
@@ -481,7 +478,7 @@ class Store:
         upsert(t.device_hostnames, 2, {k: (*k, c) for k, c in host_new.items()}, host_old)
         upsert(t.evidence, 4, ev_new, ev_old)
 
-    def _refresh_vendor(self, conn: Connection, ids: Sequence[str]) -> None:
+    def _refresh_single_valued(self, conn: Connection, ids: Sequence[str]) -> None:
         """Set each device's single-valued attributes (vendor, model, device type, firmware, OS) to their most
         confident evidence (ties: the alphabetically first value, whatever the order things were stored in)."""
         for chunk in _chunks(list(ids)):
@@ -489,14 +486,14 @@ class Store:
             rows = conn.execute(
                 select(
                     t.evidence.c.device_id, t.evidence.c.attribute, t.evidence.c.value, t.evidence.c.confidence
-                ).where(t.evidence.c.device_id.in_(chunk), t.evidence.c.attribute.in_(CHOSEN))
+                ).where(t.evidence.c.device_id.in_(chunk), t.evidence.c.attribute.in_(SINGLE_VALUED))
             )
             for r in rows:
                 cand = (r.confidence, r.value)
                 cur = best.get((r.device_id, r.attribute))
                 if cur is None or cand[0] > cur[0] or (cand[0] == cur[0] and cand[1] < cur[1]):
                     best[(r.device_id, r.attribute)] = cand
-            cols = [t.devices.c[a] for a in CHOSEN]
+            cols = [t.devices.c[a] for a in SINGLE_VALUED]
             current = {r.id: r for r in conn.execute(select(t.devices.c.id, *cols).where(t.devices.c.id.in_(chunk)))}
             changes: dict[str, dict[str, str]] = {}
             for (dev, attribute), (_, value) in best.items():
