@@ -71,6 +71,7 @@ if [ "$mode" = "test" ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v storescp >/dev/null 2>&1 || missing+=(dcmtk)
   command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+  command -v ss >/dev/null 2>&1 || missing+=(iproute2)  # ip and ss: the ward lab's namespaces
   if [ ${#missing[@]} -gt 0 ]; then
     if ! apt_install "${missing[@]}"; then
       echo "bootstrap: not root or no apt-get: tests needing ${missing[*]} will be skipped" >&2

@@ -307,7 +307,8 @@ class DicomDissector:
         command = bytearray()
         datasets: dict[int, bytearray] = {}
         current: tuple[int, int] | None = None  # (context id, command field) of the last complete command
-        done: list[tuple[int, bytes, int]] = []  # (context, dataset bytes, offset)
+        done: list[tuple[int, bytes, int, bool]] = []  # (context, dataset bytes, offset, of a C-STORE)
+        store: dict[int, bool] = {}
         for offset, kind, body in parsed:
             if kind != P_DATA_TF:
                 continue
@@ -321,21 +322,31 @@ class DicomDissector:
                             yield observe_stream(stream, half, offset, Attribute.MESSAGE,
                                                  f"dicom:{COMMANDS[cmd]}", 0.9, SOURCE)  # fmt: skip
                         current = (ctx, cmd or 0)
-                elif current is not None and current[1] == 0x0001:  # a C-STORE dataset
+                elif current is not None:  # a dataset: of a C-STORE, or an identifier (C-FIND …), an N- body
                     buf = datasets.setdefault(ctx, bytearray())
+                    store.setdefault(ctx, current[1] == 0x0001)
                     if len(buf) < 64 * 1024:
                         buf += fragment
                     if header & 0x02:
-                        done.append((ctx, bytes(datasets.pop(ctx)), offset))
+                        done.append((ctx, bytes(datasets.pop(ctx)), offset, store.pop(ctx)))
         for ctx, partial in datasets.items():  # the beginning of a dataset cut by the caps
-            done.append((ctx, bytes(partial), parsed[-1][0] if parsed else 0))
-        for ctx, data, offset in done[:8]:
+            done.append((ctx, bytes(partial), parsed[-1][0] if parsed else 0, store.pop(ctx, False)))
+        for ctx, data, offset, of_store in done[:8]:
             syntax = _transfer_syntax(ctx, rq, ac, data)
-            yield from self._dataset(stream, half, offset, data, syntax, problems)
+            yield from self._dataset(stream, half, offset, data, syntax, problems, of_store)
 
     def _dataset(
-        self, stream: TcpStream, half: HalfStream, offset: int, buf: bytes, syntax: str | None, problems: list[str]
+        self,
+        stream: TcpStream,
+        half: HalfStream,
+        offset: int,
+        buf: bytes,
+        syntax: str | None,
+        problems: list[str],
+        of_store: bool,
     ) -> Iterator[Observation]:
+        """Device facts of a C-STORE dataset (``of_store``: it describes the image's creator); of any dataset,
+        whether it carries patient-group elements."""
         if syntax in DEFLATED:
             problems.append("deflated DICOM dataset not read")
             return
@@ -345,7 +356,7 @@ class DicomDissector:
 
         def stop(tag: BaseTag, vr: str | None, length: int) -> bool:
             nonlocal patient
-            if tag.group == 0x0010:
+            if tag.group == 0x0010 and length:  # an empty element (a query key) carries no patient data
                 patient = True
             return int(tag) > LAST_TAG
 
@@ -353,7 +364,7 @@ class DicomDissector:
             with warnings.catch_warnings():  # pydicom warns about odd elements: hostile input is expected here
                 warnings.simplefilter("ignore")
                 ds = read_dataset(io.BytesIO(buf), implicit, little, stop_when=stop, defer_size=None)
-            found = {int(e.tag): e.value for e in ds if int(e.tag) in DATASET_FACTS}
+                found = {int(e.tag): e.value for e in ds if int(e.tag) in DATASET_FACTS} if of_store else {}
         except Exception as exc:  # pydicom raises several kinds on truncated or broken datasets
             problems.append(f"DICOM dataset not readable: {type(exc).__name__}")
             found = {}
