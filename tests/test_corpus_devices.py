@@ -13,12 +13,13 @@ from wardwatch.engine import analyze
 EXPECTED: dict[str, dict[str, tuple[str | None, tuple[str, ...], tuple[str, ...]]]] = {
     # file: {mac: (vendor, ips, hostnames)}
     "arkime--wireshark-lldp.pcap": {
-        "00:01:30:f9:ad:a0": ("Extreme Networks Headquarters", (), ()),  # Summit300-48
+        "00:01:30:f9:ad:a0": ("Extreme Networks Headquarters", (), ("Summit300-48",)),  # LLDP system name
         "00:04:96:1f:a7:26": ("Extreme Networks Headquarters", (), ()),
-        "00:13:21:57:ca:7f": ("Hewlett Packard", (), ()),  # ProCurve Switch 2600-8-PWR port MAC
+        # ProCurve Switch 2600-8-PWR port MAC; the IP is its LLDP management address
+        "00:13:21:57:ca:7f": ("Hewlett Packard", ("15.255.122.148",), ("ProCurve Switch 2600-8-PWR",)),
     },
-    "zeek--lldp.pcap": {"00:22:2d:81:db:10": ("SMC Networks Inc.", (), ())},
-    "zeek--cdp-v1.pcap": {"00:e0:1e:d5:d5:15": ("Cisco Systems, Inc", (), ())},
+    "zeek--lldp.pcap": {"00:22:2d:81:db:10": ("SMC Networks Inc.", ("192.168.2.10",), ("SMCGS8P-Smart",))},
+    "zeek--cdp-v1.pcap": {"00:e0:1e:d5:d5:15": ("Cisco Systems, Inc", ("192.168.10.1",), ("R1",))},  # CDP
     "suricata-verify--dhcp-eve-extended.pcap": {
         "00:11:32:17:49:f0": ("Synology Incorporated", ("10.16.1.4",), ("nas1",)),
         "a0:36:9f:4c:4c:28": ("Intel Corporate", ("10.16.1.1",), ()),
@@ -35,13 +36,14 @@ EXPECTED: dict[str, dict[str, tuple[str | None, tuple[str, ...], tuple[str, ...]
         "00:08:74:ad:f1:9b": ("Dell Inc.", ("192.168.0.1",), ()),
     },
     "arkime--wireshark-smb-on-windows10.pcap": {
-        "00:0c:29:03:df:ad": ("VMware, Inc.", ("192.168.199.132",), ()),
-        "00:0c:29:61:f5:5f": ("VMware, Inc.", ("192.168.199.133",), ()),
-        "00:50:56:c0:00:01": ("VMware, Inc.", ("192.168.199.1",), ()),
+        # host names from NTLMSSP (challenge target info, authenticate workstation)
+        "00:0c:29:03:df:ad": ("VMware, Inc.", ("192.168.199.132",), ("desktop-2aefm7g",)),
+        "00:0c:29:61:f5:5f": ("VMware, Inc.", ("192.168.199.133",), ("desktop-v1fa0uq",)),
+        "00:50:56:c0:00:01": ("VMware, Inc.", ("192.168.199.1",), ("scv",)),
     },
     "zeek--smb_smb311.pcap": {
         # 52:54:00 is locally administered (QEMU/KVM convention): no registered vendor
-        "52:54:00:07:03:2d": ("QEMU/KVM virtual NIC", ("10.160.67.244",), ()),
+        "52:54:00:07:03:2d": ("QEMU/KVM virtual NIC", ("10.160.67.244",), ("ad.foo.test", "ad")),
         "52:55:00:d1:44:45": (None, ("192.168.100.168",), ()),
     },
 }

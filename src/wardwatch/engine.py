@@ -225,6 +225,7 @@ class Engine:
             try:
                 inventory.add_observations(dissector.dissect(pkt, ref))
             except MalformedPacket as exc:
+                inventory.add_observations(exc.partial)
                 skips.add(f"{dissector.name}: {exc}", pkt.number)
             except Exception as exc:  # a dissector bug must not lose the rest of the capture
                 skips.add(f"{dissector.name} failed: {type(exc).__name__}: {exc}", pkt.number)
@@ -383,7 +384,7 @@ class Engine:
         last_ns: int | None = None
         error: CaptureError | None = None
         registry = self.registry
-        plain = _Tables.of(*registry.wanted(), registry.arp_wanted, registry.plain_head)
+        plain = _Tables.of(*registry.wanted(), registry.arp_wanted, registry.plain_head, registry.snap_wanted)
         tested = [(sel, _Tables.of_selector(sel)) for sel in registry.tested()]
         heads = StreamHeads(registry.head_limit) if registry.head_limit else None
         streams = _Streams(registry.streams, provisional, inventory, skips) if registry.streams else None
@@ -734,6 +735,8 @@ class _Tables:
     arp: bool
     head: int
     """Stream-head numbers below this are selected."""
+    snap: frozenset[tuple[int, int]] = frozenset()
+    """SNAP (OUI, protocol id) pairs selected (such frames are rare and decoded by the reference decoder)."""
 
     @classmethod
     def of(
@@ -744,17 +747,22 @@ class _Tables:
         ethertypes: Iterable[int],
         arp: bool,
         head: int = 0,
+        snap: frozenset[tuple[int, int]] = frozenset(),
     ) -> _Tables:
         def table(values: Iterable[int], size: int) -> BOOL:
             t = np.zeros(size + 2, dtype=bool)
             t[[v + 1 for v in values if 0 <= v < size]] = True
             return t
 
-        return cls(table(udp, 65536), table(tcp, 65536), table(protos, 256), table(ethertypes, 65536), arp, head)
+        return cls(
+            table(udp, 65536), table(tcp, 65536), table(protos, 256), table(ethertypes, 65536), arp, head, snap
+        )
 
     @classmethod
     def of_selector(cls, sel: Selector) -> _Tables:
-        return cls.of(sel.udp_ports, sel.tcp_ports, sel.ip_protos, sel.ethertypes, sel.arp, sel.stream_head)
+        return cls.of(
+            sel.udp_ports, sel.tcp_ports, sel.ip_protos, sel.ethertypes, sel.arp, sel.stream_head, sel.llc_snap
+        )
 
 
 def _selected(cols: Columns, tables: _Tables, stream: npt.NDArray[np.int32] | None = None) -> BOOL:
@@ -775,6 +783,10 @@ def _selected(cols: Columns, tables: _Tables, stream: npt.NDArray[np.int32] | No
         want |= cols.arp
     if tables.head and stream is not None and len(stream):
         want |= (stream >= 0) & (stream < tables.head)
+    if tables.snap:
+        for i in np.flatnonzero(cols.slow & (cols.ethertype < 0) & ~cols.arp).tolist():
+            if cols.packet(i).llc_snap in tables.snap:
+                want[i] = True
     return want
 
 

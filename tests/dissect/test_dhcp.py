@@ -23,14 +23,22 @@ def facts(obs: list) -> set[tuple[str, str, str, str]]:  # type: ignore[type-arg
     return {(o.subject.value, o.attribute.value, o.value, o.source) for o in obs}
 
 
+def hostnames(obs: list) -> list:  # type: ignore[type-arg]
+    return [o for o in obs if o.attribute == "hostname"]
+
+
 def test_request_with_hostname_and_fqdn() -> None:
     msg = dhcp(1, 3, 0x1234, CLIENT, ZERO, ZERO, "nas1", "nas1.lab.example", None)
     out = DhcpDissector().dissect(udp_packet(msg, 68, 67), REF)
     assert facts(out) == {
         ("00:11:32:17:49:f0", "hostname", "nas1", "dhcp-option-12"),
         ("00:11:32:17:49:f0", "hostname", "nas1.lab.example", "dhcp-option-81"),
+        # the builder's parameter request list (55) and client id (61): what the client's DHCP stack asks for
+        ("00:11:32:17:49:f0", "fingerprint", "dhcp:1,3,6,15,31,33,43", "dhcp-option-55"),
+        ("00:11:32:17:49:f0", "client_id", "01:00:11:32:17:49:f0", "dhcp-option-61"),
     }
-    assert all(o.confidence == 0.9 and o.packet == REF for o in out)
+    assert all(o.packet == REF for o in out)
+    assert {o.confidence for o in out if o.attribute == "hostname"} == {0.9}
 
 
 def test_ack_binds_granted_address() -> None:
@@ -47,7 +55,7 @@ def test_fqdn_in_dns_wire_format() -> None:
     fqdn = bytes([0x05, 0, 0]) + b"\x03ws7\x04ward\x07example\x00"
     base = dhcp(1, 3, 1, CLIENT, ZERO, ZERO, None, None, None)
     msg = base[:-1] + bytes([81, len(fqdn)]) + fqdn + b"\xff"
-    (obs,) = DhcpDissector().dissect(udp_packet(msg, 68, 67), REF)
+    (obs,) = hostnames(DhcpDissector().dissect(udp_packet(msg, 68, 67), REF))
     assert obs.value == "ws7.ward.example"
 
 
@@ -73,7 +81,7 @@ def test_malformed_messages() -> None:
 
 def test_hostname_from_the_wire_is_sanitised() -> None:
     msg = dhcp(1, 3, 1, CLIENT, ZERO, ZERO, "<script>\x07x", None, None)
-    (obs,) = DhcpDissector().dissect(udp_packet(msg, 68, 67), REF)
+    (obs,) = hostnames(DhcpDissector().dissect(udp_packet(msg, 68, 67), REF))
     assert obs.value == "<script>\\x07x"  # control characters escaped; HTML escaping is the renderer's job
 
 
@@ -84,7 +92,7 @@ def v6(msg_type: int, *options: tuple[int, bytes]) -> bytes:
 def test_dhcpv6_fqdn_and_reply_address() -> None:
     fqdn = (39, b"\x01" + b"\x05infus\x04ward\x00")
     solicit = v6(1, (1, b"\x00\x03\x00\x01" + bytes.fromhex("0009fb000001")), fqdn)
-    (obs,) = Dhcpv6Dissector().dissect(udp_packet(solicit, 546, 547), REF)
+    (obs,) = hostnames(Dhcpv6Dissector().dissect(udp_packet(solicit, 546, 547), REF))
     assert (obs.subject.value, obs.value, obs.source) == ("00:09:fb:00:00:01", "infus.ward", "dhcpv6-fqdn")
     addr = bytes.fromhex("20010db8000000000000000000000042")
     ia_addr = struct.pack("!HH", 5, 24) + addr + struct.pack("!II", 3600, 7200)

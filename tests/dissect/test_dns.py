@@ -43,7 +43,10 @@ def test_mdns_announcement_with_cache_flush_bit() -> None:
         udp_packet(msg, 5353, 5353, src_ip=bytes([10, 30, 0, 60]), dst_ip=bytes([224, 0, 0, 251])), REF
     )
     # the responder speaks for its own address: high confidence
-    assert pairs(out) == {("10.30.0.60", "ZD621-WARD.local", "mdns", 0.9)}
+    assert pairs(out) == {
+        ("10.30.0.60", "ZD621-WARD.local", "mdns", 0.9),
+        ("10.30.0.60", "_pdl-datastream._tcp", "mdns-service", 0.8),  # the printer service it announces
+    }
 
 
 def test_ptr_answers() -> None:

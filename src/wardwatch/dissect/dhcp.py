@@ -1,8 +1,10 @@
 """DHCPv4 (RFC 2131 §2 message format, RFC 2132 options) and DHCPv6 (RFC 8415 §8, §21) dissectors.
 
-This issue's scope: client host names (v4 option 12 and client FQDN 81 of RFC 4702; v6 client FQDN 39 of
-RFC 4704) and the address a server granted (v4 yiaddr in DHCPACK, v6 IA Address in Reply). Fingerprints
-(options 55/60/61/77/43, DUIDs) come with the identification work.
+Client host names (v4 option 12 and client FQDN 81 of RFC 4702; v6 client FQDN 39 of RFC 4704), the address
+a server granted (v4 yiaddr in DHCPACK, v6 IA Address in Reply), and what identifies the client's software:
+the parameter request list (55: its order is the classic DHCP fingerprint), vendor class (60) and user class
+(77, RFC 3004), client identifier (61), vendor-specific information (43); v6 option request order (6), vendor
+class (16, RFC 8415 §21.16), user class (15) and the DUID (1, RFC 8415 §11).
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ OPT_REQUESTED_IP = 50
 OPT_OVERLOAD = 52
 OPT_MESSAGE_TYPE = 53
 OPT_CLIENT_FQDN = 81
+OPT_VENDOR_INFO = 43
+OPT_PARAM_LIST = 55
+OPT_VENDOR_CLASS = 60
+OPT_CLIENT_ID = 61
+OPT_USER_CLASS = 77
+BOOTREQUEST = 1
+#: Longest value kept of an identifier-like option (hex or text).
+MAX_VALUE = 128
 ACK = 5
 REQUEST = 3
 INFORM = 8
@@ -34,6 +44,47 @@ V6_REPLY = 7
 V6_OPT_IA_NA = 3
 V6_OPT_IAADDR = 5
 V6_OPT_CLIENT_FQDN = 39
+V6_OPT_CLIENT_ID = 1
+V6_OPT_ORO = 6
+V6_OPT_USER_CLASS = 15
+V6_OPT_VENDOR_CLASS = 16
+DUID_KINDS = {1: "duid-llt", 2: "duid-en", 3: "duid-ll", 4: "duid-uuid"}
+
+
+def text_or_hex(value: bytes) -> str:
+    """Printable ASCII as text, anything else as hex (both bounded)."""
+    value = value[:MAX_VALUE]
+    stripped = value.rstrip(b"\x00")
+    if stripped and all(0x20 <= b < 0x7F for b in stripped):
+        return stripped.decode("ascii")
+    return value.hex(":")
+
+
+def _prefixed(value: bytes, width: int) -> list[bytes] | None:
+    out, pos = [], 0
+    while pos < len(value):
+        if pos + width > len(value):
+            return None
+        n = int.from_bytes(value[pos : pos + width], "big")
+        if n == 0 or pos + width + n > len(value):
+            return None
+        out.append(value[pos + width : pos + width + n])
+        pos += width + n
+    return out
+
+
+def user_classes(value: bytes, width: int = 1) -> list[str]:
+    """User/vendor class strings: length-prefixed (RFC 3004, RFC 8415) or, as many clients send them, plain."""
+    parts = _prefixed(value, width)
+    if parts is None:
+        return [text_or_hex(value)] if value else []
+    return [text_or_hex(p) for p in parts]
+
+
+def duid_text(duid: bytes) -> str:
+    """A DUID as ``<kind>:<hex>`` (RFC 8415 §11: LLT, EN, LL, UUID)."""
+    kind = DUID_KINDS.get(int.from_bytes(duid[:2], "big"), "duid") if len(duid) >= 2 else "duid"
+    return f"{kind}:{duid[2:MAX_VALUE].hex(':')}"
 
 
 def parse_options(data: bytes, pos: int, end: int) -> Iterator[tuple[int, bytes]]:
@@ -112,6 +163,12 @@ class DhcpDissector:
             name = clean_text(hostname.rstrip(b"\x00"))
             if name:
                 out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.HOSTNAME, name, 0.9, "dhcp-option-12"))
+        if data[0] == BOOTREQUEST:  # what the client says of its own software
+            out += self._fingerprints(packet, ref, mac, options)
+        vendor_info = options.get(OPT_VENDOR_INFO)
+        if vendor_info:
+            text = text_or_hex(vendor_info)
+            out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.VENDOR_INFO, text, 0.6, "dhcp-option-43"))
         fqdn = options.get(OPT_CLIENT_FQDN)
         if fqdn and len(fqdn) > 3:
             name2 = fqdn_name(fqdn[3:], fqdn[0] & FQDN_FLAG_E)
@@ -123,6 +180,27 @@ class DhcpDissector:
             out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.IP, ip_str(yiaddr), 0.95, "dhcp-ack"))
         if msg_type in (REQUEST, INFORM) and any(ciaddr):
             out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.IP, ip_str(ciaddr), 0.9, "dhcp-ciaddr"))
+        return out
+
+    @staticmethod
+    def _fingerprints(packet: Packet, ref: PacketRef, mac: str, options: dict[int, bytes]) -> list[Observation]:
+        out: list[Observation] = []
+
+        def add(attribute: Attribute, value: str, conf: float, source: str) -> None:
+            out.append(observe(packet, ref, SubjectKind.MAC, mac, attribute, value, conf, source))
+
+        prl = options.get(OPT_PARAM_LIST)
+        if prl:
+            add(Attribute.FINGERPRINT, "dhcp:" + ",".join(str(b) for b in prl[:64]), 0.9, "dhcp-option-55")
+        vendor = options.get(OPT_VENDOR_CLASS)
+        if vendor:
+            add(Attribute.VENDOR_CLASS, text_or_hex(vendor), 0.9, "dhcp-option-60")
+        for user in user_classes(options.get(OPT_USER_CLASS, b"")):
+            add(Attribute.VENDOR_CLASS, user, 0.7, "dhcp-option-77")
+        client_id = options.get(OPT_CLIENT_ID)
+        if client_id and len(client_id) >= 2:
+            text = duid_text(client_id[5:]) if client_id[0] == 0xFF and len(client_id) > 7 else client_id.hex(":")
+            add(Attribute.CLIENT_ID, text, 0.8, "dhcp-option-61")  # type 255: IAID + DUID (RFC 4361)
         return out
 
 
@@ -161,7 +239,26 @@ class Dhcpv6Dissector:
             return []
         mac = mac_str(client)
         out: list[Observation] = []
+        client_msg = msg_type in V6_CLIENT_MESSAGES
+
+        def add(attribute: Attribute, value: str, conf: float, source: str) -> None:
+            out.append(observe(packet, ref, SubjectKind.MAC, mac, attribute, value, conf, source))
+
         for code, value in v6_options(data, 4):
+            if not client_msg:
+                pass
+            elif code == V6_OPT_ORO and value and len(value) % 2 == 0:
+                codes = [int.from_bytes(value[i : i + 2], "big") for i in range(0, min(len(value), 128), 2)]
+                add(Attribute.FINGERPRINT, "dhcpv6:" + ",".join(map(str, codes)), 0.9, "dhcpv6-option-6")
+            elif code == V6_OPT_CLIENT_ID and len(value) >= 4:
+                add(Attribute.CLIENT_ID, duid_text(value), 0.8, "dhcpv6-duid")
+            elif code == V6_OPT_VENDOR_CLASS and len(value) >= 4:
+                enterprise = int.from_bytes(value[:4], "big")
+                for text in user_classes(value[4:], 2):
+                    add(Attribute.VENDOR_CLASS, f"{text} (enterprise {enterprise})", 0.9, "dhcpv6-option-16")
+            elif code == V6_OPT_USER_CLASS and value:
+                for text in user_classes(value, 2):
+                    add(Attribute.VENDOR_CLASS, text, 0.7, "dhcpv6-option-15")
             if code == V6_OPT_CLIENT_FQDN and len(value) > 1:
                 name = fqdn_name(value[1:], 1)
                 if name:

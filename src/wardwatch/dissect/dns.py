@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from wardwatch.dissect import native
 from wardwatch.dissect.interface import MalformedPacket, PayloadTest, Selector, observe
-from wardwatch.dissect.wire import NameCache, read_name, read_name_py
+from wardwatch.dissect.wire import NameCache, clean_text, read_name, read_name_py
 from wardwatch.model.addr import ip_str
 from wardwatch.model.observation import Attribute, Observation, PacketRef, SubjectKind
 from wardwatch.model.packet import Packet
@@ -24,6 +24,24 @@ TYPE_A = 1
 TYPE_CNAME = 5
 TYPE_PTR = 12
 TYPE_AAAA = 28
+TYPE_TXT = 16
+TYPE_SRV = 33
+#: DNS-SD TXT keys (RFC 6763 §6; Bonjour printing (``ty``, ``usb_MFG``, ``usb_MDL``, ``product``), AirPlay and
+#: device-info (``model``, ``md``, ``am``, ``rpMd``), ``mfg``/``manufacturer``, ``fv`` firmware) -> attribute.
+TXT_KEYS: dict[str, tuple[Attribute, float]] = {
+    "ty": (Attribute.MODEL, 0.7),
+    "usb_mdl": (Attribute.MODEL, 0.7),
+    "product": (Attribute.MODEL, 0.6),
+    "model": (Attribute.MODEL, 0.7),
+    "md": (Attribute.MODEL, 0.7),
+    "am": (Attribute.MODEL, 0.7),
+    "rpmd": (Attribute.MODEL, 0.7),
+    "usb_mfg": (Attribute.VENDOR, 0.7),
+    "mfg": (Attribute.VENDOR, 0.7),
+    "manufacturer": (Attribute.VENDOR, 0.7),
+    "fv": (Attribute.FIRMWARE, 0.6),
+}
+DNSSD_META = "_services._dns-sd._udp.local"
 MDNS_PORT = 5353
 LLMNR_PORT = 5355
 #: Responses only (the QR bit): a query names what somebody looks for, not who anybody is.
@@ -176,9 +194,25 @@ class DnsDissector:
         self._answers: dict[bytes, tuple[tuple[str, str, bool], ...] | MalformedPacket] = {}
         """What a message says, by its bytes after the transaction id: the same answers repeat all day on a
         network (mDNS announcements, names every client resolves), and are read once."""
+        self._dnssd: dict[bytes, tuple[tuple[Attribute, str, float, str], ...]] = {}
+
+    def _services(self, key: bytes, data: bytes) -> tuple[tuple[Attribute, str, float, str], ...]:
+        """What an mDNS response says of the responder's services (memoised like the answers)."""
+        found = self._dnssd.get(key)
+        if found is None:
+            try:
+                found = dnssd_facts(data)
+            except MalformedPacket:
+                found = ()  # the same message's answers already reported the reason
+            if len(data) <= ANSWER_CACHE_BYTES:
+                if len(self._dnssd) >= ANSWER_CACHE:
+                    self._dnssd.clear()
+                self._dnssd[key] = found
+        return found
 
     def dissect(self, packet: Packet, ref: PacketRef) -> list[Observation]:
-        """Hostname observations about the addresses named in a response."""
+        """Hostname observations about the addresses named in a response; DNS-SD services and TXT facts of an
+        mDNS responder."""
         data = packet.payload
         if not RESPONSE.passes(data):
             return []  # a query (when offered anyway): checked before parsing
@@ -195,12 +229,13 @@ class DnsDissector:
                 self._answers[key] = said
         if isinstance(said, MalformedPacket):
             raise MalformedPacket(str(said))
-        if not said:
-            return []
         multicast = MDNS_PORT in (packet.src_port, packet.dst_port) or packet.src_port == LLMNR_PORT
         source = "mdns" if multicast else "dns"
         sender = ip_str(packet.src_ip) if multicast and packet.src_ip is not None else None
         out = []
+        if sender is not None and MDNS_PORT in (packet.src_port, packet.dst_port):
+            for attribute, value, conf, src in self._services(key, data):
+                out.append(observe(packet, ref, SubjectKind.IP, sender, attribute, value, conf, src))
         for ip, name, via_ptr in said:
             # mDNS/LLMNR: a host naming itself is surer than one naming others; DNS: a PTR answer is surer
             confidence = (0.9 if sender == ip else 0.8) if multicast else (0.6 if via_ptr else 0.5)
@@ -225,3 +260,41 @@ def answers(data: bytes) -> tuple[tuple[str, str, bool], ...]:
         if name and (ip, name) not in seen:
             seen[(ip, name)] = via_ptr
     return tuple((ip, name, via_ptr) for (ip, name), via_ptr in seen.items())
+
+
+def txt_strings(rdata: bytes) -> list[bytes]:
+    """The character-strings of a TXT record (RFC 1035 §3.3.14)."""
+    out, pos = [], 0
+    while pos < len(rdata):
+        n = rdata[pos]
+        out.append(rdata[pos + 1 : pos + 1 + n])
+        pos += 1 + n
+    return out
+
+
+def dnssd_facts(data: bytes) -> tuple[tuple[Attribute, str, float, str], ...]:
+    """(attribute, value, confidence, source) an mDNS response states about its responder: the service types it
+    announces (PTR owners ``_svc._tcp.local``, or the targets of ``_services._dns-sd._udp.local``) and model /
+    manufacturer / firmware keys of its TXT records."""
+    msg = parse_message_py(data)
+    if not msg.is_response or msg.rcode:
+        return ()
+    found: dict[tuple[Attribute, str], tuple[float, str]] = {}
+    for rec in msg.records:
+        if rec.rtype == TYPE_PTR:
+            owner = rec.name.lower()
+            if owner == DNSSD_META:
+                target, _ = read_name(data, rec.rdata_pos)
+                owner = target.lower()
+            if owner.endswith(("._tcp.local", "._udp.local")) and owner.startswith("_"):
+                labels = owner.split(".")
+                service = ".".join(labels[-3:-1])  # the application and transport labels, without subtypes
+                found.setdefault((Attribute.SERVICE, service), (0.8, "mdns-service"))
+        elif rec.rtype == TYPE_TXT:
+            for item in txt_strings(data[rec.rdata_pos : rec.rdata_pos + rec.rdata_len]):
+                k, sep, v = item.partition(b"=")
+                spec = TXT_KEYS.get(k.decode("latin-1").lower()) if sep else None
+                text = clean_text(v).strip("() ")
+                if spec is not None and text:
+                    found.setdefault((spec[0], text), (spec[1], "mdns-txt"))
+    return tuple((a, v, c, src) for (a, v), (c, src) in found.items())

@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 
 
 class MalformedPacket(WardwatchError):  # noqa: N818 - reads as what the packet is
-    """The bytes a dissector was given do not follow its protocol (the reason is recorded as skipped)."""
+    """The bytes a dissector was given do not follow its protocol (the reason is recorded as skipped).
+
+    ``partial``: what the dissector could decode before the broken part (the engine keeps it)."""
+
+    def __init__(self, reason: str, partial: Iterable[Observation] = ()) -> None:
+        super().__init__(reason)
+        self.partial = tuple(partial)
 
 
 #: Bytes a multi-byte payload test may compare at most.
@@ -91,6 +97,8 @@ class Selector:
     ethertypes: frozenset[int] = frozenset()
     ip_protos: frozenset[int] = frozenset()
     arp: bool = False
+    llc_snap: frozenset[tuple[int, int]] = frozenset()
+    """(OUI, protocol id) of 802.2 SNAP frames (CDP: ``(0x00000C, 0x2000)``)."""
     stream_head: int = 0
     """The first ``stream_head`` packets with a TCP payload in each direction of every TCP connection, on any
     port (a pure SYN starts a connection again): for protocols recognised by what they carry (HL7 over MLLP,

@@ -12,13 +12,19 @@ from importlib.metadata import entry_points
 from typing import cast
 
 from wardwatch.dissect.arp import ArpDissector
+from wardwatch.dissect.cdp import CdpDissector
 from wardwatch.dissect.dhcp import DhcpDissector, Dhcpv6Dissector
 from wardwatch.dissect.dicom import DicomDissector
 from wardwatch.dissect.dns import DnsDissector
 from wardwatch.dissect.hl7 import Hl7Dissector
+from wardwatch.dissect.http import HttpDissector, SsdpDissector
 from wardwatch.dissect.interface import Dissector, Selector, StreamDissector, StreamSelector
+from wardwatch.dissect.lldp import LldpDissector
 from wardwatch.dissect.nbns import NbnsDissector
 from wardwatch.dissect.ndp import NdpDissector
+from wardwatch.dissect.smb import SmbDissector
+from wardwatch.dissect.snmp import SnmpDissector
+from wardwatch.dissect.tls import TlsDissector
 from wardwatch.errors import DissectorRegistrationError
 from wardwatch.model.packet import IpProto, Packet
 
@@ -26,13 +32,20 @@ ENTRY_POINT_GROUP = "wardwatch.dissectors"
 
 BUILTIN: tuple[type[Dissector] | type[StreamDissector], ...] = (
     ArpDissector,
+    CdpDissector,
     DhcpDissector,
     Dhcpv6Dissector,
     DicomDissector,
     DnsDissector,
     Hl7Dissector,
+    HttpDissector,
+    LldpDissector,
     NbnsDissector,
     NdpDissector,
+    SmbDissector,
+    SnmpDissector,
+    SsdpDissector,
+    TlsDissector,
 )
 
 
@@ -46,6 +59,7 @@ class Registry:
         self._ethertype: dict[int, list[Dissector]] = {}
         self._ip_proto: dict[int, list[Dissector]] = {}
         self._arp: list[Dissector] = []
+        self._snap: dict[tuple[int, int], list[Dissector]] = {}
         self._heads: list[Dissector] = []
         self._streams: dict[str, StreamDissector] = {}
         self._tests = False
@@ -68,7 +82,15 @@ class Registry:
         sel = getattr(dissector, "selector", None)
         if not isinstance(sel, Selector):
             raise DissectorRegistrationError(f"dissector {name!r} has neither a Selector nor a StreamSelector")
-        if not (sel.udp_ports or sel.tcp_ports or sel.ethertypes or sel.ip_protos or sel.arp or sel.stream_head):
+        if not (
+            sel.udp_ports
+            or sel.tcp_ports
+            or sel.ethertypes
+            or sel.ip_protos
+            or sel.arp
+            or sel.llc_snap
+            or sel.stream_head
+        ):
             raise DissectorRegistrationError(f"dissector {name!r} selects no packets")
         if sel.stream_head < 0:
             raise DissectorRegistrationError(f"dissector {name!r} asks for a negative stream head")
@@ -79,6 +101,8 @@ class Registry:
             self._tcp.setdefault(port, []).append(dissector)
         for etype in sel.ethertypes:
             self._ethertype.setdefault(etype, []).append(dissector)
+        for snap in sel.llc_snap:
+            self._snap.setdefault(snap, []).append(dissector)
         for proto in sel.ip_protos:
             self._ip_proto.setdefault(proto, []).append(dissector)
         if sel.arp:
@@ -131,6 +155,11 @@ class Registry:
         )
 
     @property
+    def snap_wanted(self) -> frozenset[tuple[int, int]]:
+        """SNAP (OUI, protocol id) pairs that dissectors without a payload test select."""
+        return frozenset(p for d in self._by_name.values() if d.selector.payload is None for p in d.selector.llc_snap)
+
+    @property
     def arp_wanted(self) -> bool:
         """Some dissector without a payload test wants ARP messages."""
         return any(d.selector.payload is None for d in self._arp)
@@ -158,6 +187,8 @@ class Registry:
             found += self._arp
         if packet.ethertype is not None and packet.ethertype in self._ethertype:
             found += self._ethertype[packet.ethertype]
+        elif packet.llc_snap is not None and packet.llc_snap in self._snap:
+            found += self._snap[packet.llc_snap]
         if stream_index >= 0:
             found += [d for d in self._heads if stream_index < d.selector.stream_head]
         if len(found) > 1:
