@@ -754,9 +754,7 @@ class _Tables:
             t[[v + 1 for v in values if 0 <= v < size]] = True
             return t
 
-        return cls(
-            table(udp, 65536), table(tcp, 65536), table(protos, 256), table(ethertypes, 65536), arp, head, snap
-        )
+        return cls(table(udp, 65536), table(tcp, 65536), table(protos, 256), table(ethertypes, 65536), arp, head, snap)
 
     @classmethod
     def of_selector(cls, sel: Selector) -> _Tables:
