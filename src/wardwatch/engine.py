@@ -37,6 +37,8 @@ from wardwatch.dissect import (
 from wardwatch.dissect.reassembly import ConnKey, conn_key
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
 from wardwatch.inventory import FlowTable, InventoryBuilder, MapEdges, Timeouts, preload_registry
+from wardwatch.inventory.catalog import Catalog
+from wardwatch.inventory.catalog import builtin as builtin_catalog
 from wardwatch.inventory.streams import StreamHeads
 from wardwatch.inventory.vflows import (
     CFlowTable,
@@ -130,8 +132,11 @@ class Engine:
         timeouts: Timeouts | None = None,
         fast: bool = True,
         sha256: bool = False,
+        catalog: Catalog | None = None,
     ) -> None:
         self.registry = registry if registry is not None else default_registry()
+        self.catalog = catalog if catalog is not None else builtin_catalog()
+        """The taxonomy and fingerprint rules applied to every device (``inventory.catalog``)."""
         self.timeouts = timeouts
         self.fast = fast
         self.sha256 = sha256
@@ -185,7 +190,7 @@ class Engine:
             tables.append((table, info.id))
             skipped += skips
             errors += file_errors
-        resolution = inventory.resolve(rename)
+        resolution = inventory.resolve(rename, self.catalog)
         del inventory  # let the accumulators go before the flows are built
         flows: Sequence[Flow]
         if fast:

@@ -46,6 +46,10 @@ class DissectorRegistrationError(WardwatchError):
     """A dissector was registered twice under one name, or is malformed."""
 
 
+class CatalogError(InputError):
+    """A fingerprint catalog or taxonomy file is not valid (the message names the file and the rule)."""
+
+
 class StoreError(WardwatchError):
     """The database could not be opened, migrated or written."""
 

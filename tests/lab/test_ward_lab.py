@@ -224,3 +224,15 @@ def test_phi_in_clear_is_counted_and_never_stored(lab: Lab) -> None:
     everything = repr(lab.inventory)
     for name in ("DOE^JANE", "ROE^RICHARD", "MRN0000042", "WORKLIST^PATIENT", "WL0000077", "CompressedSamples"):
         assert name not in everything
+
+
+def test_catalog_names_the_kind_and_toolkit_of_every_device(lab: Lab) -> None:
+    kinds = {name: dev.device_type for name, dev in lab.inventory.items()}
+    assert kinds["ct"] == "ct-scanner" and kinds["mr"] == "mri-scanner"  # from the modality of their images
+    assert kinds["pacs"] == "pacs" and kinds["vna"] == "pacs" and kinds["ris"] == "worklist-ris"
+    assert kinds["analyzer"] == "lab-analyzer"  # OUL^R22 and PRT-22 "Lab analyzer"
+    for name in ("ct", "pacs", "ris"):
+        assert any(a == "software" and v.startswith("OFFIS DCMTK 3.") for a, v in lab.seen(name)), name
+    for name in ("mr", "vna"):
+        assert any(a == "software" and v.startswith("pynetdicom 3.") for a, v in lab.seen(name)), name
+    assert ("role", "device-observation-reporter") in lab.seen("monitor")  # IHE PCD-01 ORU^R01

@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from wardwatch.capture.vector import Columns
 from wardwatch.inventory import native
+from wardwatch.inventory.catalog import Catalog
 from wardwatch.inventory.grouping import I64, Aggregates, group, group_ids, sightings
 from wardwatch.inventory.oui import local_convention, vendor_of
 from wardwatch.model.addr import (
@@ -47,7 +48,7 @@ from wardwatch.model.addr import (
     mac_bytes,
     mac_str,
 )
-from wardwatch.model.inventory import SINGLE_VALUED, AddressUse, Device, DeviceId, DeviceKind, Evidence
+from wardwatch.model.inventory import SINGLE_VALUED, AddressUse, Device, DeviceId, DeviceKind, Evidence, choose
 from wardwatch.model.observation import Attribute, CaptureId, Observation, PacketRef, SubjectKind
 from wardwatch.model.packet import Packet
 
@@ -152,12 +153,8 @@ class _SourcePair:
 
 
 def best_value(evidence: Sequence[Evidence], attribute: str) -> str | None:
-    """The value of the most confident evidence for ``attribute``; ties go to the alphabetically first value
-    (as the store decides when merging devices)."""
-    found = [e for e in evidence if e.attribute == attribute]
-    if not found:
-        return None
-    return min(found, key=lambda e: (-e.confidence, e.value)).value
+    """The value a single-valued ``attribute`` takes given this evidence (``model.inventory.choose``)."""
+    return choose([(e.confidence, e.value, e.source) for e in evidence if e.attribute == attribute], attribute)
 
 
 class _Fact:
@@ -727,11 +724,14 @@ class InventoryBuilder:
 
     # --- resolution ------------------------------------------------------------------------------------------
 
-    def resolve(self, rename: Mapping[CaptureId, CaptureId] | None = None) -> Resolution:
+    def resolve(
+        self, rename: Mapping[CaptureId, CaptureId] | None = None, catalog: Catalog | None = None
+    ) -> Resolution:
         """Resolve everything accumulated so far into devices (deterministic: sorted, stable ids).
 
         ``rename`` maps the capture ids used while accumulating to final ones (a capture's id is its hash,
-        known only once the whole file has been read).
+        known only once the whole file has been read). ``catalog``'s fingerprint rules add their evidence to
+        every device (``inventory.catalog``).
         """
         names = dict(rename or {})
         macs, mac_vlans, ips, pairs, dst_pairs = self._tables()
@@ -804,7 +804,7 @@ class InventoryBuilder:
                 if attribute is Attribute.HOSTNAME:
                     draft.hostnames[value] = max(draft.hostnames.get(value, 0.0), fact.confidence)
 
-        devices = sorted((self._finish(d, names) for d in by_id.values()), key=lambda d: d.id)
+        devices = sorted((self._finish(d, names, catalog) for d in by_id.values()), key=lambda d: d.id)
         owner_table = {
             ip: tuple(sorted(((dev, s.first_ns, s.last_ns) for dev, s in lst), key=lambda o: (o[1], o[0])))
             for ip, lst in owners.items()
@@ -966,7 +966,7 @@ class InventoryBuilder:
         return out, routed_via
 
     @staticmethod
-    def _finish(d: _DeviceDraft, names: Mapping[CaptureId, CaptureId]) -> Device:
+    def _finish(d: _DeviceDraft, names: Mapping[CaptureId, CaptureId], catalog: Catalog | None) -> Device:
         addresses = tuple(
             AddressUse(
                 ip=ip,
@@ -992,6 +992,10 @@ class InventoryBuilder:
             )
             for (attr, value, source), (conf, span) in sorted(d.evidence.items())
         )
+        if catalog is not None:
+            derived = catalog.derive(evidence)
+            if derived:
+                evidence = tuple(sorted((*evidence, *derived), key=lambda e: (e.attribute, e.value, e.source)))
         vendor, model, device_type, firmware, os_name = (best_value(evidence, attribute) for attribute in SINGLE_VALUED)
         first = min([d.span.first_ns, *(s.first_ns for s, _, _ in d.addresses.values())])
         last = max([d.span.last_ns, *(s.last_ns for s, _, _ in d.addresses.values())])

@@ -24,6 +24,20 @@ class DeviceKind(StrEnum):
 #: Device attributes that take one value: the most confident evidence wins (ties: the alphabetically first
 #: value); the other claims stay visible as evidence.
 SINGLE_VALUED: tuple[str, ...] = ("vendor", "model", "device_type", "firmware", "os")
+#: Where a single-valued attribute has evidence from a source with this prefix, that evidence is chosen from:
+#: a device type is a class of the taxonomy (the fingerprint catalog's ``catalog:`` rules) before free text.
+PREFERRED_SOURCE: dict[str, str] = {"device_type": "catalog:"}
+
+
+def choose(candidates: list[tuple[float, str, str]], attribute: str) -> str | None:
+    """The value a single-valued ``attribute`` takes among (confidence, value, source) candidates: from the
+    preferred source if any, then the most confident, ties to the alphabetically first value."""
+    prefix = PREFERRED_SOURCE.get(attribute)
+    if prefix is not None:
+        candidates = [c for c in candidates if c[2].startswith(prefix)] or candidates
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (-c[0], c[1]))[1]
 
 
 @dataclass(frozen=True, slots=True)

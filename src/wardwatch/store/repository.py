@@ -38,7 +38,7 @@ from wardwatch.errors import StoreError
 from wardwatch.model.analysis import Analysis
 from wardwatch.model.capture import CaptureInfo, Skipped
 from wardwatch.model.flow import Edge, Flow, FlowColumns, flow_sort_key
-from wardwatch.model.inventory import SINGLE_VALUED, AddressUse, Device, DeviceId, DeviceKind, Evidence
+from wardwatch.model.inventory import SINGLE_VALUED, AddressUse, Device, DeviceId, DeviceKind, Evidence, choose
 from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
 
@@ -482,21 +482,20 @@ class Store:
         """Set each device's single-valued attributes (vendor, model, device type, firmware, OS) to their most
         confident evidence (ties: the alphabetically first value, whatever the order things were stored in)."""
         for chunk in _chunks(list(ids)):
-            best: dict[tuple[str, str], tuple[float, str]] = {}
+            found: dict[tuple[str, str], list[tuple[float, str, str]]] = {}
             rows = conn.execute(
                 select(
-                    t.evidence.c.device_id, t.evidence.c.attribute, t.evidence.c.value, t.evidence.c.confidence
+                    t.evidence.c.device_id, t.evidence.c.attribute, t.evidence.c.value, t.evidence.c.confidence,
+                    t.evidence.c.source,
                 ).where(t.evidence.c.device_id.in_(chunk), t.evidence.c.attribute.in_(SINGLE_VALUED))
-            )
+            )  # fmt: skip
             for r in rows:
-                cand = (r.confidence, r.value)
-                cur = best.get((r.device_id, r.attribute))
-                if cur is None or cand[0] > cur[0] or (cand[0] == cur[0] and cand[1] < cur[1]):
-                    best[(r.device_id, r.attribute)] = cand
+                found.setdefault((r.device_id, r.attribute), []).append((r.confidence, r.value, r.source))
+            best = {key: value for key, cands in found.items() if (value := choose(cands, key[1])) is not None}
             cols = [t.devices.c[a] for a in SINGLE_VALUED]
             current = {r.id: r for r in conn.execute(select(t.devices.c.id, *cols).where(t.devices.c.id.in_(chunk)))}
             changes: dict[str, dict[str, str]] = {}
-            for (dev, attribute), (_, value) in best.items():
+            for (dev, attribute), value in best.items():
                 row = current.get(dev)
                 if row is not None and getattr(row, attribute) != value:
                     changes.setdefault(dev, {})[attribute] = value
