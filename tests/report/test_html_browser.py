@@ -70,7 +70,8 @@ def test_map_renders_and_filters(browser: object, report: Path) -> None:
     details = page.locator("#details")
     details.get_by_text("ICU-MON-01").first.wait_for()
     assert "Philips Patient Monitoring" in details.inner_text()
-    assert "hostname = ICU-MON-01 (dhcp-option-12, 0.9)" in details.inner_text()
+    assert "hostname = ICU-MON-01 (dhcp-option-12, 0.9" in details.inner_text()  # then how often it was seen
+    assert "Patient monitor" in details.inner_text()  # the device type, from the catalog
     faded = page.evaluate("window.wardwatchMap.elements('.faded').length")
     assert 0 < faded < nodes + edges
     page.click("#map-reset")

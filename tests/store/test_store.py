@@ -328,3 +328,51 @@ def test_flow_indexes_after_a_first_and_a_later_ingest(tmp_path: Path, db_url: s
     }
     with empty.engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM flows")).scalar() == 0
+
+
+def test_evidence_counts_add_across_captures_and_reingest_replaces(
+    tmp_path: Path, db_url: str, stores: list[Store]
+) -> None:
+    announce = arp(1, PUMP, ip4("10.9.0.7"), b"\x00" * 6, ip4("10.9.0.1"), 0, b"\xff" * 6)
+    one = write_pcap(tmp_path / "one.pcap", [(i * 1_000_000_000, announce) for i in (1, 2, 3)])
+    two = write_pcap(tmp_path / "two.pcap", [(i * 1_000_000_000, announce) for i in (7, 8)])
+
+    def arp_count(devices: list) -> int:  # type: ignore[type-arg]
+        (pump,) = [d for d in devices if d.id == "mac:9c:c8:ae:00:00:02"]
+        (ev,) = [e for e in pump.evidence if e.attribute == "ip" and e.source == "arp"]
+        return int(ev.count)
+
+    assert arp_count(list(analyze([one, two]).analysis.devices)) == 5
+    store = Store.open(db_url)
+    stores.append(store)
+    store.ingest(analyze([one]).analysis, "t", 1)
+    assert arp_count(store.devices()) == 3
+    store.ingest(analyze([two]).analysis, "t", 2)
+    assert arp_count(store.devices()) == 5
+    store.ingest(analyze([two]).analysis, "t", 3)  # the same capture again: its count is replaced, not added
+    assert arp_count(store.devices()) == 5
+
+
+def test_upgrade_from_0003_counts_existing_evidence_once(db_url: str) -> None:
+    old = Store.open(db_url, migrate=False)
+    old.upgrade("0003")
+    with old.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO devices (id, kind, mac, first_ns, last_ns, mac_randomized, router)"
+                " VALUES ('mac:00:09:fb:00:00:01', 'mac', '00:09:fb:00:00:01', 1, 2, false, false)"
+            )
+        )
+        for source, capture in (("oui", None), ("arp", "aaaa")):
+            conn.execute(text("INSERT INTO evidence (device_id, attribute, value, source, confidence, capture_id,"
+                              " packet, first_ns, last_ns) VALUES ('mac:00:09:fb:00:00:01', 'vendor', 'x', :s, 0.6,"
+                              " :c, 1, 1, 2)"), {"s": source, "c": capture})  # fmt: skip
+    old.engine.dispose()
+    store = Store.open(db_url)
+    try:
+        (dev,) = store.devices()
+        assert sorted((e.source, e.count) for e in dev.evidence) == [("arp", 1), ("oui", 1)]
+        with store.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        store.close()

@@ -79,8 +79,8 @@ def console_for(fh: TextIO) -> Console:
     """A Rich console writing to ``fh`` (wide and plain when not a terminal)."""
     if fh is sys.stdout:
         # a pipe or CI log is not a terminal: do not squeeze tables into 80 columns
-        return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-    return Console(file=fh, width=240, highlight=False, color_system=None)
+        return Console(highlight=False, width=None if sys.stdout.isatty() else 260)
+    return Console(file=fh, width=260, highlight=False, color_system=None)
 
 
 @contextlib.contextmanager

@@ -149,7 +149,7 @@ class Catalog:
                         conf = round(min(rule.confidence, sure), 3)
                         if key not in out or out[key].confidence < conf:
                             out[key] = Evidence(attribute, value, key[2], conf, first.packet,
-                                                first.first_ns, first.last_ns)  # fmt: skip
+                                                first.first_ns, first.last_ns, first.count)  # fmt: skip
         return [out[k] for k in sorted(out)]
 
 

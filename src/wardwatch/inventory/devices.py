@@ -798,7 +798,8 @@ class InventoryBuilder:
             if kind is SubjectKind.MAC:
                 targets = [drafts[mac_bytes(subject)]]
             else:
-                targets = [by_id[dev] for dev, _ in owners.get(ip_bytes(subject), [])]
+                # an address owned several times over (bindings by ARP, DHCP, source pairs …) is one device each
+                targets = [by_id[dev] for dev in dict.fromkeys(dev for dev, _ in owners.get(ip_bytes(subject), []))]
             for draft in targets:
                 draft.add_evidence(attribute.value, value, source, fact.confidence, fact.span)
                 if attribute is Attribute.HOSTNAME:
@@ -989,6 +990,7 @@ class InventoryBuilder:
                 packet=PacketRef(names.get(span.capture, span.capture), span.number),
                 first_ns=span.first_ns,
                 last_ns=span.last_ns,
+                count=span.count,
             )
             for (attr, value, source), (conf, span) in sorted(d.evidence.items())
         )

@@ -51,6 +51,10 @@ class Evidence:
     packet: PacketRef | None
     first_ns: int
     last_ns: int
+    count: int = 1
+    """How many times it was seen (packets, messages, connections): e.g. how many HL7 messages carried a PID
+    segment in clear. The store sums the counts of captures ingested separately (re-ingesting one replaces its
+    count)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import TextIO
 from wardwatch.model.capture import CaptureInfo
 from wardwatch.model.flow import Edge, Flow, proto_name
 from wardwatch.model.inventory import Device
-from wardwatch.report.common import iso
+from wardwatch.report.common import iso, notes, roles, values
 
 DEVICE_COLUMNS = [
     "id",
@@ -28,7 +28,15 @@ DEVICE_COLUMNS = [
     "mac_randomized",
     "router",
     "via",
+    "roles",
+    "software",
+    "ae_titles",
+    "applications",
+    "serials",
+    "notes",
 ]
+#: Multi-valued identity columns of DEVICE_COLUMNS and the evidence attribute each lists.
+IDENTITY_COLUMNS = {"software": "software", "ae_titles": "ae_title", "applications": "application", "serials": "serial"}
 FLOW_COLUMNS = [
     "capture",
     "proto",
@@ -103,6 +111,9 @@ def write_devices_csv(devices: Iterable[Device], out: TextIO) -> None:
                     d.mac_randomized,
                     d.router,
                     d.via,
+                    ";".join(roles(d)),
+                    *(";".join(values(d, attribute)) for attribute in IDENTITY_COLUMNS.values()),
+                    ";".join(notes(d)),
                 )
             ]
         )

@@ -15,7 +15,7 @@ from wardwatch.model.finding import Finding
 from wardwatch.model.flow import Edge, Flow, proto_name
 from wardwatch.model.inventory import Device
 from wardwatch.model.packet import tcp_flag_names
-from wardwatch.report.common import iso
+from wardwatch.report.common import iso, notes, roles, type_label
 
 
 def capture_doc(c: CaptureInfo) -> dict[str, Any]:
@@ -60,6 +60,7 @@ def device_doc(d: Device) -> dict[str, Any]:
         "vendor": d.vendor,
         "model": d.model,
         "device_type": d.device_type,
+        "device_type_label": type_label(d) or None,
         "firmware": d.firmware,
         "os": d.os,
         "hostnames": list(d.hostnames),
@@ -68,6 +69,8 @@ def device_doc(d: Device) -> dict[str, Any]:
         "mac_randomized": d.mac_randomized,
         "router": d.router,
         "via": d.via,
+        "roles": roles(d),
+        "notes": notes(d),
         "evidence": [
             {
                 "attribute": e.attribute,
@@ -77,6 +80,7 @@ def device_doc(d: Device) -> dict[str, Any]:
                 "packet": None if e.packet is None else {"capture": e.packet.capture, "number": e.packet.number},
                 "first_seen": iso(e.first_ns),
                 "last_seen": iso(e.last_ns),
+                "count": e.count,
             }
             for e in d.evidence
         ],

@@ -9,7 +9,7 @@ from rich.table import Table
 from wardwatch.model.capture import CaptureInfo
 from wardwatch.model.flow import Edge, Flow, proto_name
 from wardwatch.model.inventory import Device
-from wardwatch.report.common import iso
+from wardwatch.report.common import iso, notes, roles, type_label
 
 
 def _t(ns: int | None) -> str:
@@ -18,16 +18,20 @@ def _t(ns: int | None) -> str:
 
 
 def devices_table(devices: Sequence[Device]) -> Table:
-    """One row per device: id, addresses, VLANs, vendor, host names, role, last seen."""
+    """One row per device: id, addresses, VLANs, vendor, model, type, firmware/OS, host names, roles, notes
+    (PHI and secrets in clear, legacy protocols), last seen."""
     table = Table(title=f"Devices ({len(devices)})", show_lines=False)
-    for col in ("device", "IP addresses", "VLAN", "vendor", "host names", "role", "last seen"):
+    for col in ("device", "IP addresses", "VLAN", "vendor", "model", "type", "firmware / OS", "host names", "role",
+                "notes", "last seen"):  # fmt: skip
         table.add_column(col, overflow="fold")
     for d in devices:
         vendor = d.vendor or ("(randomised MAC)" if d.mac_randomized else "")
-        role = "router" if d.router else (f"via {d.via}" if d.via else "")
+        role = roles(d) + ([f"via {d.via}"] if d.via else [])
+        system = " / ".join(v for v in (d.firmware, d.os) if v)
         table.add_row(
-            d.id, " ".join(d.ips), " ".join(map(str, d.vlans)), vendor, " ".join(d.hostnames), role, _t(d.last_ns)
-        )
+            d.id, " ".join(d.ips), " ".join(map(str, d.vlans)), vendor, d.model or "", type_label(d), system,
+            " ".join(d.hostnames), ", ".join(role), "; ".join(notes(d)), _t(d.last_ns),
+        )  # fmt: skip
     return table
 
 

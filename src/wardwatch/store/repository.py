@@ -43,7 +43,7 @@ from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
 
 #: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 #: Flow rows built and inserted per executemany call.
 INSERT_SLICE = 20_000
 #: Rows per IN (...) list: stays under SQLite's variable limit.
@@ -431,6 +431,7 @@ class Store:
         vlan_old: set[tuple[str, int]] = set()
         host_old: dict[tuple[str, str], float] = {}
         ev_old: dict[tuple[str, str, str, str], EvidenceRow] = {}
+        count_old: dict[tuple[str, str, str, str, str], tuple[Any, ...]] = {}
         for chunk in _chunks(sorted({dev for dev, _ in items}) if known else []):
             for r in conn.execute(select(t.device_addresses).where(t.device_addresses.c.device_id.in_(chunk))):
                 addr_old[(r.device_id, r.ip, r.vlan)] = tuple(r)
@@ -440,11 +441,14 @@ class Store:
                 host_old[(r.device_id, r.name)] = r.confidence
             for r in conn.execute(select(t.evidence).where(t.evidence.c.device_id.in_(chunk))):
                 ev_old[(r.device_id, r.attribute, r.value, r.source)] = tuple(r)
+            for r in conn.execute(select(t.evidence_counts).where(t.evidence_counts.c.device_id.in_(chunk))):
+                count_old[(r.device_id, r.attribute, r.value, r.source, r.capture_id)] = tuple(r)
 
         addr_new: dict[tuple[str, str, int], AddrRow] = {}
         vlan_new: set[tuple[str, int]] = set()
         host_new: dict[tuple[str, str], float] = {}
         ev_new: dict[tuple[str, str, str, str], EvidenceRow] = {}
+        count_new: dict[tuple[str, str, str, str, str], tuple[Any, ...]] = {}
         for dev, d in items:
             for a in d.addresses:
                 key = (dev, a.ip, _vlan_col(a.vlan))
@@ -465,6 +469,8 @@ class Store:
             for e in d.evidence:
                 key3 = (dev, e.attribute, e.value, e.source)
                 ev_new[key3] = _merge_ev(key3, ev_new.get(key3) or ev_old.get(key3), e)
+                key4 = (*key3, e.packet.capture if e.packet is not None else "")
+                count_new[key4] = (*key4, e.count)
 
         def upsert(table: Any, keys: int, rows: dict[Any, tuple[Any, ...]], old: Mapping[Any, Any]) -> None:
             """Insert the rows whose key (their first ``keys`` values) is new, update those that changed."""
@@ -477,6 +483,7 @@ class Store:
         _bulk_insert(conn, t.device_vlans, ("device_id", "vlan"), sorted(vlan_new))
         upsert(t.device_hostnames, 2, {k: (*k, c) for k, c in host_new.items()}, host_old)
         upsert(t.evidence, 4, ev_new, ev_old)
+        upsert(t.evidence_counts, 5, count_new, count_old)
 
     def _refresh_single_valued(self, conn: Connection, ids: Sequence[str]) -> None:
         """Set each device's single-valued attributes (vendor, model, device type, firmware, OS) to their most
@@ -535,7 +542,7 @@ class Store:
             conn.execute(update(t.flows).where(t.flows.c.dst_device == ip_dev).values(dst_device=owner))
         self._merge_children(conn, items)
         for chunk in _chunks(sorted(folding)):
-            for table in (t.device_addresses, t.device_vlans, t.device_hostnames, t.evidence):
+            for table in (t.device_addresses, t.device_vlans, t.device_hostnames, t.evidence, t.evidence_counts):
                 conn.execute(delete(table).where(table.c.device_id.in_(chunk)))
             conn.execute(delete(t.devices).where(t.devices.c.id.in_(chunk)))
 
@@ -596,6 +603,9 @@ class Store:
         hostnames: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for r in rows(t.device_hostnames):
             hostnames[r.device_id].append((r.confidence, r.name))
+        counts: dict[tuple[str, str, str, str], int] = defaultdict(int)
+        for r in rows(t.evidence_counts):
+            counts[(r.device_id, r.attribute, r.value, r.source)] += r.count
         evidence: dict[str, list[Evidence]] = defaultdict(list)
         for r in rows(t.evidence):
             evidence[r.device_id].append(
@@ -607,6 +617,7 @@ class Store:
                     packet=PacketRef(CaptureId(r.capture_id), r.packet) if r.capture_id is not None else None,
                     first_ns=r.first_ns,
                     last_ns=r.last_ns,
+                    count=counts.get((r.device_id, r.attribute, r.value, r.source), 1),
                 )
             )
         out = [

@@ -122,6 +122,20 @@ evidence = Table(
     Column("last_ns", BigInteger, nullable=False),
 )
 
+evidence_counts = Table(
+    "evidence_counts",
+    metadata,
+    Column("device_id", String(80), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    Column("attribute", String(32), primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("source", String(64), primary_key=True),
+    # the capture of the evidence's first sighting in the analysis that counted it ('' when unknown)
+    Column("capture_id", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+"""How often each piece of evidence was seen, per analysed capture: a device's count is the sum, and ingesting
+the same capture again replaces its row instead of adding to it."""
+
 flows = Table(
     "flows",
     metadata,

@@ -21,7 +21,10 @@
     box.appendChild(text("h3", n.label));
     var dl = document.createElement("dl");
     [["Device", n.id], ["Kind", n.kind], ["MAC", n.macs.join(" ")], ["IP addresses", n.ips.join(" ")],
-     ["VLAN", n.vlans.join(" ")], ["Vendor", n.vendor || ""], ["Host names", n.hostnames.join(" ")],
+     ["VLAN", n.vlans.join(" ")], ["Vendor", n.vendor || ""], ["Model", n.model || ""],
+     ["Type", n.device_type_label || ""], ["Firmware", n.firmware || ""], ["OS", n.os || ""],
+     ["Roles", (n.roles || []).join(", ")], ["Notes", (n.notes || []).join("; ")],
+     ["Host names", n.hostnames.join(" ")],
      ["First seen", n.first_seen], ["Last seen", n.last_seen], ["Via", n.via || ""]].forEach(function (kv) {
       if (!kv[1]) { return; }
       dl.appendChild(text("dt", kv[0]));
@@ -31,7 +34,8 @@
     box.appendChild(text("h4", "Evidence"));
     var ul = document.createElement("ul");
     n.evidence.forEach(function (e) {
-      ul.appendChild(text("li", e.attribute + " = " + e.value + " (" + e.source + ", " + e.confidence + ")"));
+      var seen = e.count > 1 ? ", seen " + e.count + "×" : "";
+      ul.appendChild(text("li", e.attribute + " = " + e.value + " (" + e.source + ", " + e.confidence + seen + ")"));
     });
     box.appendChild(ul);
     box.appendChild(text("h4", "Services"));
