@@ -179,3 +179,26 @@ def test_report_escapes_values_from_the_wire(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "cytoscape" in page and "ICU-MON-01" in page
     assert "<script src=" not in page and "http://" not in page.split("<script>", 1)[0]  # nothing fetched
+
+
+def test_own_catalog_directory_and_a_broken_one(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "icu.yaml").write_text(
+        "rules:\n"
+        "  - id: icu-monitor-names\n"
+        "    when: {attribute: hostname, regex: '^ICU-MON-(?P<n>\\d+)$'}\n"
+        "    then: {asset_id: 'ICU-W-{n}'}\n"
+        "    confidence: 0.9\n"
+        "    source: ICU West asset register (biomedical engineering)\n"
+    )
+    proc = run("analyze", str(SAMPLE), "--no-store", "--json", "-", "--quiet", "--catalog", str(rules))
+    assert proc.returncode == 0, proc.stderr
+    mon = next(d for d in json.loads(proc.stdout)["devices"] if "ICU-MON-01" in d["hostnames"])
+    assert {"attribute": "asset_id", "value": "ICU-W-01", "source": "catalog:icu-monitor-names"}.items() <= next(
+        e for e in mon["evidence"] if e["attribute"] == "asset_id"
+    ).items()
+    assert mon["device_type"] == "patient-monitor" and mon["device_type_label"] == "Patient monitor"
+    (rules / "broken.yaml").write_text("rules:\n  - {id: x, when: {attribute: model, equals: a}, then: {model: b}}\n")
+    proc = run("analyze", str(SAMPLE), "--no-store", "--quiet", "--catalog", str(rules))
+    assert proc.returncode == 2 and "broken.yaml" in proc.stderr and "'x'" in proc.stderr

@@ -12,7 +12,8 @@ import typer
 from wardwatch import __version__
 from wardwatch.cli.common import DEFAULT_DB, DbOption, Exit, err, fail, open_store, output
 from wardwatch.engine import Engine, ProgressCallback
-from wardwatch.errors import StoreError
+from wardwatch.errors import CatalogError, StoreError
+from wardwatch.inventory.catalog import load as load_catalog
 
 if TYPE_CHECKING:  # Rich's progress bar and tables are loaded only when shown (`-q` starts faster)
     from rich.progress import Progress, TaskID
@@ -52,6 +53,14 @@ def analyze(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", envvar="WARDWATCH_QUIET", help="No progress bar or summary.")
     ] = False,
+    catalog: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--catalog",
+            help="A directory of your own fingerprint rules (*.yaml, and taxonomy.yaml) to add to the built-in "
+            "catalog; repeatable. $WARDWATCH_CATALOG names more (separated by ':').",
+        ),
+    ] = None,
 ) -> None:
     """Analyse capture files passively: devices, flows and the communication map.
 
@@ -59,7 +68,11 @@ def analyze(
     """
     started = time.monotonic()
     workers = jobs or min(len(captures), os.cpu_count() or 1)
-    engine = Engine(sha256=sha256)
+    try:
+        rules = load_catalog(catalog or [])
+    except CatalogError as exc:
+        raise fail(f"fingerprint catalog: {exc}", Exit.USAGE) from None
+    engine = Engine(sha256=sha256, catalog=rules)
     if quiet:
         result = engine.analyze(captures, None, jobs=workers)
     else:
