@@ -46,6 +46,9 @@ DTYPE = np.dtype(
     ]
 )
 P_ZERO, P_HL7, P_ACK7, P_DICOM, P_DNSQ, P_DNSA, P_DHCP, P_SYSLOG, P_NTP, P_ICMP = range(10)
+P_DICOM_AC, P_PDATA, P_TLS_HELLO, P_SMB_NEG, P_SMB_NEG_RSP, P_HTTP_REQ, P_HTTP_RSP = range(10, 17)
+#: Kinds whose every segment is one PDU of its own (the others: the first segment carries the message head)
+PER_SEGMENT = frozenset({P_PDATA})
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,8 @@ class Builder:
             while size > 0:
                 n = min(1448, size)
                 t += 20_000
-                pk.append((t, d, 0x18 if size <= 1448 else 0x10, n, kind if seg == 0 else P_ZERO))
+                seg_kind = kind if seg == 0 or kind in PER_SEGMENT else P_ZERO
+                pk.append((t, d, 0x18 if size <= 1448 else 0x10, n, seg_kind))
                 size -= n
                 seg += 1
                 if seg % 2 == 0 or size <= 0:
@@ -217,7 +221,7 @@ def generate_rows(scale: float, seed: int) -> tuple[Builder, np.ndarray]:
         b.tcp_session(
             FlowSpec(c, pick(pacs), 6, b.next_port(), 104, side()),
             when(),
-            [(0, 400, P_DICOM), (1, 300, P_ZERO), (0, size, P_ZERO), (1, 200, P_ZERO)],
+            [(0, len(DICOM_RQ), P_DICOM), (1, len(DICOM_AC), P_DICOM_AC), (0, size, P_PDATA), (1, 200, P_PDATA)],
             300_000,
         )
     for _ in range(n(10000)):  # HTTPS to the internet
@@ -225,7 +229,7 @@ def generate_rows(scale: float, seed: int) -> tuple[Builder, np.ndarray]:
         b.tcp_session(
             FlowSpec(c, pick(internet), 6, b.next_port(), 443, 0),
             when(),
-            [(0, 517, P_ZERO), (1, int(rng.integers(3000, 40000)), P_ZERO), (0, 800, P_ZERO)],
+            [(0, 517, P_TLS_HELLO), (1, int(rng.integers(3000, 40000)), P_ZERO), (0, 800, P_ZERO)],
             20_000_000,
         )
     for _ in range(n(1500)):  # SMB2 to file servers
@@ -233,7 +237,7 @@ def generate_rows(scale: float, seed: int) -> tuple[Builder, np.ndarray]:
         b.tcp_session(
             FlowSpec(c, pick(files), 6, b.next_port(), 445, side()),
             when(),
-            [(0, 200, P_ZERO), (1, 300, P_ZERO), (1, int(rng.integers(20000, 250000)), P_ZERO)],
+            [(0, 200, P_SMB_NEG), (1, 300, P_SMB_NEG_RSP), (1, int(rng.integers(20000, 250000)), P_ZERO)],
             500_000,
         )
     for _ in range(n(3000)):  # HTTP to internal web apps
@@ -241,7 +245,7 @@ def generate_rows(scale: float, seed: int) -> tuple[Builder, np.ndarray]:
         b.tcp_session(
             FlowSpec(c, pick(web), 6, b.next_port(), 80, side()),
             when(),
-            [(0, 400, P_ZERO), (1, int(rng.integers(2000, 30000)), P_ZERO)],
+            [(0, 400, P_HTTP_REQ), (1, int(rng.integers(2000, 30000)), P_HTTP_RSP)],
             500_000,
         )
     central = servers[20]
@@ -283,21 +287,112 @@ def generate_rows(scale: float, seed: int) -> tuple[Builder, np.ndarray]:
     # later fragments: the packet after a first fragment of the same flow
     first = np.flatnonzero(rows["frag"] == 1)
     rows["frag"][first + 1] = 2
-    rows["seq"] = rng.integers(0, 1 << 32, size=len(rows), dtype=np.uint64).astype(np.uint32)
     order = np.argsort(rows["ts"], kind="stable")
     return b, rows[order]
 
 
+def padded(head: bytes, size: int, filler: bytes = b"x") -> bytes:
+    """``head`` filled up to exactly ``size`` bytes (cut when longer)."""
+    return head[:size] if len(head) >= size else head + filler * (size - len(head))
+
+
+def mllp(message: str, size: int) -> bytes:
+    """One MLLP frame of exactly ``size`` bytes: the message, then an NTE segment filling the rest."""
+    body = message.encode()
+    room = size - len(body) - 3
+    if room >= 8:
+        body += b"NTE|1||" + b"x" * (room - 8) + b"\r"
+    return (b"\x0b" + body + b"\x1c\r")[:size]
+
+
 def hl7_payload(size: int, n: int) -> bytes:
-    msg = (
+    return mllp(
         f"MSH|^~\\&|MON{n % 997:03d}|ICU|HL7ENGINE|HOSP|20251128080000||ORU^R01^ORU_R01|M{n}|P|2.6\r"
-        f"PID|1||MRN{n:07d}^^^HOSP^MR||DOE^JANE||19580214|F\rOBX|1|NM|8867-4^Heart rate^LN||72|/min|||||F\r"
+        f"PID|1||MRN{n:07d}^^^HOSP^MR||DOE^JANE||19580214|F\rOBX|1|NM|8867-4^Heart rate^LN||72|/min|||||F\r",
+        size,
     )
-    body = b"\x0b" + msg.encode() + b"\x1c\r"
-    return (body + ZEROS)[:size] if size >= len(body) else body[:size]
 
 
-def dicom_payload(size: int) -> bytes:
+def ack_payload(size: int, n: int) -> bytes:
+    msh = f"MSH|^~\\&|HL7ENGINE|HOSP|MON{n % 997:03d}|ICU|20251128080001||ACK^R01|A{n}|P|2.6\r"
+    return mllp(msh + f"MSA|AA|M{n}\r", size)
+
+
+def pdu(kind: int, body: bytes, size: int) -> bytes:
+    """A DICOM PDU of exactly ``size`` bytes (the body zero-filled or cut)."""
+    return struct.pack("!BBI", kind, 0, size - 6) + padded(body, size - 6, b"\x00")
+
+
+def dicom_ac() -> bytes:
+    def item(t: int, v: bytes) -> bytes:
+        return struct.pack("!BBH", t, 0, len(v)) + v
+
+    ctx = b"\x01\x00\x00\x00" + item(0x40, b"1.2.840.10008.1.2")
+    user = item(0x51, struct.pack("!I", 16384)) + item(0x52, b"1.2.840.113619.6.94") + item(0x55, b"GE_PACS_7")
+    body = struct.pack("!HH", 1, 0) + b"PACS".ljust(16) + b"CT01".ljust(16) + bytes(32)
+    body += item(0x10, b"1.2.840.10008.3.1.1.1") + item(0x21, ctx) + item(0x50, user)
+    return struct.pack("!BBI", 2, 0, len(body)) + body
+
+
+DICOM_AC = dicom_ac()
+
+
+def pdata(size: int) -> bytes:
+    """A P-DATA-TF PDU with one dataset fragment filling ``size`` bytes (a tail too short for one: zeros, past
+    what the reassembly keeps of a study transfer)."""
+    if size < 12:
+        return ZEROS[:size]
+    return pdu(4, struct.pack("!IBB", size - 10, 1, 0x00), size)
+
+
+def tls_client_hello(size: int, n: int) -> bytes:
+    """A TLS 1.2/1.3 ClientHello record of exactly ``size`` bytes (RFC 7685 padding extension fills it)."""
+    name = f"api{n % 40}.cloud.example".encode()
+    ext = struct.pack("!HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
+    ext += struct.pack("!HHH", 10, 6, 4) + struct.pack("!HH", 29, 23)
+    ext += struct.pack("!HHB", 11, 2, 1) + b"\x00"
+    ext += struct.pack("!HHH", 13, 8, 6) + struct.pack("!HHH", 0x0403, 0x0804, 0x0401)
+    ext += struct.pack("!HHH", 16, 5, 3) + b"\x02h2"
+    ext += struct.pack("!HHB", 43, 5, 4) + struct.pack("!HH", 0x0304, 0x0303)
+    ciphers = struct.pack("!HHHHH", 8, 0x1301, 0x1302, 0xC02B, 0xC02F)
+    body_len = 2 + 32 + 1 + len(ciphers) + 2 + 2 + len(ext)
+    pad = size - 5 - 4 - body_len - 4
+    ext += struct.pack("!HH", 21, max(pad, 0)) + bytes(max(pad, 0))
+    body = b"\x03\x03" + bytes(32) + b"\x00" + ciphers + b"\x01\x00" + struct.pack("!H", len(ext)) + ext
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return (b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs)[:size]
+
+
+def smb2(command: int, response: bool, body: bytes, size: int) -> bytes:
+    head = b"\xfeSMB" + struct.pack("<HHIHHI", 64, 0, 0, command, 1, 1 if response else 0) + bytes(44)
+    msg = padded(head + body, size - 4, b"\x00")
+    return b"\x00" + len(msg).to_bytes(3, "big") + msg
+
+
+def smb_negotiate(size: int) -> bytes:
+    dialects = struct.pack("<HHHHH", 0x0202, 0x0210, 0x0300, 0x0302, 0x0311)
+    return smb2(0, False, struct.pack("<HH", 36, 5) + bytes(32) + dialects, size)
+
+
+def smb_negotiate_rsp(size: int) -> bytes:
+    return smb2(0, True, struct.pack("<HHH", 65, 1, 0x0311) + bytes(58), size)
+
+
+def http_request(size: int, n: int) -> bytes:
+    head = (
+        f"GET /app/{n % 300}/status HTTP/1.1\r\nHost: intranet.hosp.example\r\n"
+        f"User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0\r\nX-Pad: "
+    ).encode()
+    return padded(head, size - 4) + b"\r\n\r\n"
+
+
+def http_response(size: int) -> bytes:
+    return padded(b"HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nContent-Type: text/html\r\n\r\n", size, b" ")
+
+
+def dicom_rq() -> bytes:
+    """An A-ASSOCIATE-RQ of a CT (GE implementation class UID) to the PACS: CT image storage."""
+
     def item(t: int, v: bytes) -> bytes:
         return struct.pack("!BBH", t, 0, len(v)) + v
 
@@ -312,8 +407,10 @@ def dicom_payload(size: int) -> bytes:
         + item(0x20, ctx)
         + item(0x50, user)
     )
-    pdu = struct.pack("!BBI", 1, 0, len(body)) + body
-    return (pdu + ZEROS)[:size]
+    return struct.pack("!BBI", 1, 0, len(body)) + body
+
+
+DICOM_RQ = dicom_rq()
 
 
 def dns_payload(query: bool, n: int) -> bytes:
@@ -357,6 +454,7 @@ def write(builder: Builder, rows: np.ndarray, out: Path) -> tuple[Path, Path, in
     pcap_path, ng_path = out / "hospital.pcap", out / "hospital.pcapng"
     hdr_cache: dict[tuple[int, int], tuple[bytes, bytes, bytes, int, int, int, int]] = {}
     idents = [0]
+    next_seq: dict[tuple[int, int], int] = {}
     with open(pcap_path, "wb") as fp, open(ng_path, "wb") as fn:
         fp.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
         shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
@@ -384,9 +482,23 @@ def write(builder: Builder, rows: np.ndarray, out: Path) -> tuple[Path, Path, in
             elif kind == P_HL7:
                 payload = hl7_payload(size, fi)
             elif kind == P_ACK7:
-                payload = b"\x0bMSH|^~\\&|HL7ENGINE|HOSP||||||ACK^R01|A1|P|2.6\rMSA|AA|M1\r\x1c\r"
+                payload = ack_payload(size, fi)
             elif kind == P_DICOM:
-                payload = dicom_payload(size)
+                payload = DICOM_RQ
+            elif kind == P_DICOM_AC:
+                payload = DICOM_AC
+            elif kind == P_PDATA:
+                payload = pdata(size)
+            elif kind == P_TLS_HELLO:
+                payload = tls_client_hello(size, fi)
+            elif kind == P_SMB_NEG:
+                payload = smb_negotiate(size)
+            elif kind == P_SMB_NEG_RSP:
+                payload = smb_negotiate_rsp(size)
+            elif kind == P_HTTP_REQ:
+                payload = http_request(size, fi)
+            elif kind == P_HTTP_RSP:
+                payload = http_response(size)
             elif kind in (P_DNSQ, P_DNSA):
                 payload = dns_payload(kind == P_DNSQ, fi)
             elif kind == P_DHCP:
@@ -397,6 +509,11 @@ def write(builder: Builder, rows: np.ndarray, out: Path) -> tuple[Path, Path, in
                 payload = ZEROS[:size]
             proto = spec.proto
             if proto == 6:
+                # each direction's sequence numbers run on from a per-direction initial one, as on the wire
+                seq = next_seq.get(key)
+                if seq is None or flags == 0x02:  # a (retransmitted) SYN carries the initial number again
+                    seq = (fi * 2654435761 + d * 40503 + 12345) & 0xFFFFFFFF
+                next_seq[key] = (seq + len(payload) + (1 if flags & 0x03 else 0)) & 0xFFFFFFFF
                 l4 = tcp_pack(sp, dp, seq, 0, 5 << 4, flags, 64240, 0, 0) + payload
             elif proto == 17:
                 l4 = udp_pack(sp, dp, 8 + len(payload), 0) + payload

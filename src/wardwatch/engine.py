@@ -593,13 +593,17 @@ class _Streams:
         self.tests = list(dict.fromkeys(t for d in dissectors for t in d.stream.claim))
         self.open: dict[ConnKey, int] = {}
         """Claimed connections not finished yet, with their ``_conn_hashes`` value (fast path only)."""
+        self.key_limit: dict[ConnKey, int] = {}
+        """Claimed connections -> how many payload packets per direction their dissectors read."""
         self._hash_array: U64 | None = None
+        self._limit_array: npt.NDArray[np.int32] | None = None
         self.truncated = 0
         self.first_truncated = 0
 
-    def offer(self, pkt: Packet, index: int) -> bool:
+    def offer(self, pkt: Packet, index: int, claimers: Sequence[str] | None = None) -> bool:
         """One TCP packet and its stream-head index (-1: no payload, or past the head); True when it claimed
-        its connection. A FIN or RST finishes a claimed connection."""
+        its connection. A FIN or RST finishes a claimed connection. ``claimers``: the dissectors whose selector
+        claims this packet's connection, when the caller already decided it (``StreamSelector.claims``)."""
         if pkt.src_ip is None or pkt.dst_ip is None:
             return False
         src, dst = (pkt.src_ip, pkt.src_port or 0), (pkt.dst_ip, pkt.dst_port or 0)
@@ -611,10 +615,11 @@ class _Streams:
         if 0 <= index < self.limit:
             if index == 0 and not re.claimed(key):
                 for d in self.dissectors.values():
-                    if d.stream.claims(pkt.payload, src[1], dst[1]):
+                    if d.name in claimers if claimers is not None else d.stream.claims(pkt.payload, src[1], dst[1]):
                         re.claim(key, d.name)
+                        self.key_limit[key] = max(self.key_limit.get(key, 0), d.stream.packets)
                         claimed = True
-            if re.claimed(key):
+            if re.claimed(key) and index < self.key_limit.get(key, self.limit):
                 vlan = pkt.vlans[-1] if pkt.vlans else None
                 done = re.add(src, dst, pkt.tcp_seq or 0, pkt.payload, pkt.number, pkt.ts_ns, pkt.tcp_flags,
                               pkt.src_mac, vlan)  # fmt: skip
@@ -643,28 +648,58 @@ class _Streams:
         if len(cand) == 0:
             return
         first = cand[stream[cand] == 0]
-        pre = np.zeros(len(first), dtype=bool)
+        # which dissectors claim each first payload packet (StreamSelector.claims, over the batch), and how many
+        # packets per direction the claimers read
+        claim_lim = np.zeros(len(first), dtype=np.int32)
+        by_row: dict[int, tuple[str, ...]] = {}
         if len(first):
-            for t in self.tests:
-                pre |= cols.payload_test(first, t.offset, t.mask, t.value)
-            if self.ports:
-                pre |= self.port_table[cols.sport[first] + 1] | self.port_table[cols.dport[first] + 1]
-        claimers = first[pre]
+            length = np.where(cols.slow[first], 0, cols.pay_end[first] - cols.pay_start[first])  # type: ignore[index]
+            for k in np.flatnonzero(cols.slow[first]).tolist():
+                length[k] = len(cols.packet(int(first[k])).payload)
+            passed = {
+                t: cols.payload_test(first, t.offset, t.mask, t.value) & (length >= t.offset + t.width)
+                for t in self.tests
+            }
+            names: list[tuple[str, BOOL]] = []
+            for d in self.dissectors.values():
+                hit = np.zeros(len(first), dtype=bool)
+                for t in d.stream.claim:
+                    hit |= passed[t]
+                if d.stream.tcp_ports:
+                    table = np.zeros(65537, dtype=bool)
+                    table[[p + 1 for p in d.stream.tcp_ports]] = True
+                    hit |= table[cols.sport[first] + 1] | table[cols.dport[first] + 1]
+                claim_lim = np.where(hit, np.maximum(claim_lim, d.stream.packets), claim_lim)
+                names.append((d.name, hit))
+            for k in np.flatnonzero(claim_lim).tolist():
+                by_row[int(first[k])] = tuple(name for name, hit in names if hit[k])
+        claimers, claimer_lim = first[claim_lim > 0], claim_lim[claim_lim > 0]
         if not self.open and len(claimers) == 0:
             return
         hashes = _conn_hashes(cols, cand)
         member = np.zeros(len(cand), dtype=bool)
         if self.open:
-            if self._hash_array is None:
-                self._hash_array = np.unique(np.fromiter(self.open.values(), dtype=np.uint64, count=len(self.open)))
-            member |= np.isin(hashes, self._hash_array, assume_unique=False)
+            if self._hash_array is None or self._limit_array is None:
+                by_hash: dict[int, int] = {}
+                for key, h in self.open.items():
+                    by_hash[h] = max(by_hash.get(h, 0), self.key_limit.get(key, self.limit))
+                self._hash_array = np.fromiter(sorted(by_hash), dtype=np.uint64, count=len(by_hash))
+                self._limit_array = np.array([by_hash[h] for h in self._hash_array.tolist()], dtype=np.int32)
+            pos = np.minimum(np.searchsorted(self._hash_array, hashes), len(self._hash_array) - 1)
+            known = self._hash_array[pos] == hashes
+            # packets of a claimed connection past what its dissectors read matter only when they end it
+            member |= known & (ends[cand] | (stream[cand] < self._limit_array[pos]))
         if len(claimers):
-            member |= np.isin(hashes, _conn_hashes(cols, claimers))
+            ch = _conn_hashes(cols, claimers)
+            order = np.argsort(ch, kind="stable")
+            ch, lim = ch[order], claimer_lim[order]
+            pos = np.minimum(np.searchsorted(ch, hashes), len(ch) - 1)
+            member |= (ch[pos] == hashes) & (ends[cand] | (stream[cand] < lim[pos]))
         chosen = cand[member]
         cols.prepare(chosen)
         for i, index, h in zip(chosen.tolist(), stream[chosen].tolist(), hashes[member].tolist(), strict=True):
             pkt = cols.packet(i)
-            if self.offer(pkt, index):
+            if self.offer(pkt, index, by_row.get(i, ()) if index == 0 else None):
                 assert pkt.src_ip is not None and pkt.dst_ip is not None
                 key = conn_key((pkt.src_ip, pkt.src_port or 0), (pkt.dst_ip, pkt.dst_port or 0))
                 if self.reassembler.claimed(key):
@@ -672,6 +707,7 @@ class _Streams:
                     self._hash_array = None
 
     def _forget(self, key: ConnKey) -> None:
+        self.key_limit.pop(key, None)
         if self.open.pop(key, None) is not None:
             self._hash_array = None
 

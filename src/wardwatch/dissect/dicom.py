@@ -236,7 +236,7 @@ class DicomDissector:
     """AE titles, implementations, roles, DIMSE services and image-source equipment from DICOM associations."""
 
     name = "dicom"
-    stream = StreamSelector(claim=CLAIM, packets=48, byte_limit=128 * 1024)
+    stream = StreamSelector(claim=CLAIM, packets=24, byte_limit=64 * 1024)
 
     def dissect_stream(self, stream: TcpStream) -> Iterator[Observation]:
         problems: list[str] = []

@@ -63,7 +63,7 @@ class HttpDissector:
     """User-Agent, Server and cleartext credentials of HTTP/1.x connections on any port."""
 
     name = "http"
-    stream = StreamSelector(claim=CLAIM, packets=16, byte_limit=32 * 1024)
+    stream = StreamSelector(claim=CLAIM, packets=4, byte_limit=16 * 1024)
 
     def dissect_stream(self, stream: TcpStream) -> Iterator[Observation]:
         found = False

@@ -131,7 +131,7 @@ class SmbDissector:
     """Dialects, native OS strings and NTLMSSP Windows versions and names from SMB sessions."""
 
     name = "smb"
-    stream = StreamSelector(claim=CLAIM, tcp_ports=frozenset({139, 445}), packets=16, byte_limit=32 * 1024)
+    stream = StreamSelector(claim=CLAIM, tcp_ports=frozenset({139, 445}), packets=8, byte_limit=16 * 1024)
 
     def dissect_stream(self, stream: TcpStream) -> Iterator[Observation]:
         offered: list[str] = []

@@ -225,7 +225,7 @@ class TlsDissector:
     """SNI, JA3/JA4, the server's chosen version, JA3S and certificate from TLS handshakes on any port."""
 
     name = "tls"
-    stream = StreamSelector(claim=CLAIM, packets=12, byte_limit=MAX_HANDSHAKE)
+    stream = StreamSelector(claim=CLAIM, packets=5, byte_limit=24 * 1024)
 
     def dissect_stream(self, stream: TcpStream) -> Iterator[Observation]:
         problems: list[str] = []
