@@ -88,11 +88,12 @@ def run(cmd: list[str], repeat: int = 1) -> tuple[float, float, str]:
 
 INPROC = """
 import json, os, sys, time
+from wardwatch.dissect import default_registry
 from wardwatch.engine import Engine
 from wardwatch.store import Store
 paths, db = sys.argv[1:-1], sys.argv[-1]
 t0 = time.perf_counter()
-result = Engine().analyze(paths, jobs=1)
+result = Engine(default_registry(streams=os.environ.get("BENCH_DEEP") == "1")).analyze(paths, jobs=1)
 t1 = time.perf_counter()
 if db != "-":
     store = Store.open(db)
@@ -130,7 +131,7 @@ class Heads:  # what a content-recognised protocol's dissector asks for (its own
 
 
 t0 = time.perf_counter()
-Engine(default_registry([Heads()])).analyze([sys.argv[1]], jobs=1)
+Engine(default_registry([Heads()], streams=False)).analyze([sys.argv[1]], jobs=1)
 print(time.perf_counter() - t0)
 """
 
@@ -304,8 +305,9 @@ def main() -> None:
         # (row, command, prepare): timed in interleaved rounds, best of ``--repeat`` per row, so that a slow
         # spell of a shared machine does not fall on one row only
         ww = [WARDWATCH, "analyze"]
-        quiet, one = ["--no-store", "-q", "--jobs", "1"], ["-q", "--jobs", "1"]
-        two = ["--no-store", "-q", "--jobs", "2"]
+        # the fast path's rows without deep inspection (issue 3's figures), then identification on
+        quiet, one = ["--no-store", "-q", "--jobs", "1", "--no-deep"], ["-q", "--jobs", "1", "--no-deep"]
+        two = ["--no-store", "-q", "--jobs", "2", "--no-deep"]
         plan: list[tuple[str, list[str], bool]] = [
             ("wardwatch analyze, pcap, no store", [*ww, str(pcap), *quiet], False),
             ("wardwatch analyze, pcap, into SQLite", [*ww, str(pcap), "--db", str(db), *one], True),
@@ -316,6 +318,8 @@ def main() -> None:
             ("  one file split in two parts (in-process)", [PY, "-c", SPLIT, str(pcap)], False),
             ("  + stream heads, 2 each way (in-process)", [PY, "-c", HEADS, str(pcap), "2", "-"], False),
             ("  + stream heads, 4 starting 0x0B (MLLP)", [PY, "-c", HEADS, str(pcap), "4", "mllp"], False),
+            ("identification on (--deep), no store", [*ww, str(pcap), "--no-store", "-q", "--jobs", "1"], False),
+            ("identification on (--deep), into SQLite", [*ww, str(pcap), "--db", str(db), "-q", "--jobs", "1"], True),
             # the reference of the ratios, in the same rounds: a slow spell weighs on both sides alike
             ("dpkt loop building the same flow table", [PY, "-c", DPKT_FLOWS, str(pcap)], False),
         ]

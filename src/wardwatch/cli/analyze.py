@@ -11,6 +11,7 @@ import typer
 
 from wardwatch import __version__
 from wardwatch.cli.common import DEFAULT_DB, DbOption, Exit, err, fail, open_store, output
+from wardwatch.dissect import default_registry
 from wardwatch.engine import Engine, ProgressCallback
 from wardwatch.errors import CatalogError, StoreError
 from wardwatch.inventory.catalog import load as load_catalog
@@ -53,6 +54,15 @@ def analyze(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", envvar="WARDWATCH_QUIET", help="No progress bar or summary.")
     ] = False,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep/--no-deep",
+            envvar="WARDWATCH_DEEP",
+            help="Reassemble TCP connections for the content dissectors (HL7, DICOM, TLS, HTTP, SMB); "
+            "--no-deep keeps the per-packet ones (DHCP, DNS, LLDP, CDP, SNMP, SSDP …) and is several times faster.",
+        ),
+    ] = True,
     catalog: Annotated[
         list[Path] | None,
         typer.Option(
@@ -72,7 +82,7 @@ def analyze(
         rules = load_catalog(catalog or [])
     except CatalogError as exc:
         raise fail(f"fingerprint catalog: {exc}", Exit.USAGE) from None
-    engine = Engine(sha256=sha256, catalog=rules)
+    engine = Engine(default_registry(streams=deep), sha256=sha256, catalog=rules)
     if quiet:
         result = engine.analyze(captures, None, jobs=workers)
     else:

@@ -33,14 +33,15 @@ import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-from pydicom.filereader import read_dataset
-from pydicom.tag import BaseTag
+from typing import TYPE_CHECKING
 
 from wardwatch.dissect.interface import MalformedPacket, PayloadTest, StreamSelector, observe_stream
 from wardwatch.dissect.reassembly import HalfStream, TcpStream
 from wardwatch.dissect.wire import clean_text, value_text
 from wardwatch.model.observation import Attribute, Observation
+
+if TYPE_CHECKING:
+    from pydicom.tag import BaseTag
 
 SOURCE = "dicom"
 SOURCE_DATASET = "dicom-dataset"
@@ -359,6 +360,8 @@ class DicomDissector:
             if tag.group == 0x0010 and length:  # an empty element (a query key) carries no patient data
                 patient = True
             return int(tag) > LAST_TAG
+
+        from pydicom.filereader import read_dataset  # loaded by the first dataset seen (54 ms at start-up)
 
         try:
             with warnings.catch_warnings():  # pydicom warns about odd elements: hostile input is expected here

@@ -15,8 +15,6 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from cryptography import x509
-
 from wardwatch.dissect.interface import MalformedPacket, PayloadTest, StreamSelector, observe_stream
 from wardwatch.dissect.reassembly import HalfStream, TcpStream
 from wardwatch.dissect.wire import clean_text
@@ -213,6 +211,8 @@ def certificate_text(body: bytes) -> str | None:
     if chain.left < 3:
         return None
     der = chain.vec(3)
+    from cryptography import x509  # loaded by the first certificate seen (not at every start-up)
+
     try:
         cert = x509.load_der_x509_certificate(der)
         subject, issuer = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
