@@ -606,27 +606,44 @@ class _Streams:
         claims this packet's connection, when the caller already decided it (``StreamSelector.claims``)."""
         if pkt.src_ip is None or pkt.dst_ip is None:
             return False
-        src, dst = (pkt.src_ip, pkt.src_port or 0), (pkt.dst_ip, pkt.dst_port or 0)
+        return self._offer(
+            (pkt.src_ip, pkt.src_port or 0), (pkt.dst_ip, pkt.dst_port or 0), pkt.tcp_flags, pkt.tcp_seq or 0,
+            pkt.payload, pkt.number, pkt.ts_ns, pkt.src_mac, pkt.vlans[-1] if pkt.vlans else None, index, claimers,
+        )  # fmt: skip
+
+    def _offer(
+        self,
+        src: tuple[bytes, int],
+        dst: tuple[bytes, int],
+        flags: int,
+        seq: int,
+        payload: bytes,
+        number: int,
+        ts: int,
+        mac: bytes | None,
+        vlan: int | None,
+        index: int,
+        claimers: Sequence[str] | None,
+    ) -> bool:
+        """``offer`` on the fields of a packet (the fast path passes them from its columns)."""
         key = conn_key(src, dst)
         re = self.reassembler
         claimed = False
-        if pkt.tcp_flags & 0x12 == 0x02 and re.claimed(key):  # a pure SYN: a new connection, the old one ends
+        if flags & 0x12 == 0x02 and re.claimed(key):  # a pure SYN: a new connection, the old one ends
             self._end(key)
         if 0 <= index < self.limit:
             if index == 0 and not re.claimed(key):
                 for d in self.dissectors.values():
-                    if d.name in claimers if claimers is not None else d.stream.claims(pkt.payload, src[1], dst[1]):
+                    if d.name in claimers if claimers is not None else d.stream.claims(payload, src[1], dst[1]):
                         re.claim(key, d.name)
                         self.key_limit[key] = max(self.key_limit.get(key, 0), d.stream.packets)
                         claimed = True
             if re.claimed(key) and index < self.key_limit.get(key, self.limit):
-                vlan = pkt.vlans[-1] if pkt.vlans else None
-                done = re.add(src, dst, pkt.tcp_seq or 0, pkt.payload, pkt.number, pkt.ts_ns, pkt.tcp_flags,
-                              pkt.src_mac, vlan)  # fmt: skip
+                done = re.add(src, dst, seq, payload, number, ts, flags, mac, vlan)
                 if done is not None:
                     self._dissect(done, key)
                 return claimed
-        if pkt.tcp_flags & 0x05 and re.claimed(key):  # FIN or RST without payload (or past the head)
+        if flags & 0x05 and re.claimed(key):  # FIN or RST without payload (or past the head)
             self._end(key)
         return claimed
 
@@ -696,12 +713,42 @@ class _Streams:
             pos = np.minimum(np.searchsorted(ch, hashes), len(ch) - 1)
             member |= (ch[pos] == hashes) & (ends[cand] | (stream[cand] < lim[pos]))
         chosen = cand[member]
-        cols.prepare(chosen)
-        for i, index, h in zip(chosen.tolist(), stream[chosen].tolist(), hashes[member].tolist(), strict=True):
-            pkt = cols.packet(i)
-            if self.offer(pkt, index, by_row.get(i, ()) if index == 0 else None):
-                assert pkt.src_ip is not None and pkt.dst_ip is not None
-                key = conn_key((pkt.src_ip, pkt.src_port or 0), (pkt.dst_ip, pkt.dst_port or 0))
+        slow = cols.slow[chosen]
+        if cols.pay_start is None or cols.pay_end is None or slow.all():  # no column payloads: Packets
+            fields = None
+        else:  # the fields offer needs, straight from the columns (no Packet objects)
+            b = cols.batch
+            v6 = (cols.ipver[chosen] == 6).tolist()
+            start = (b.start[chosen] + cols.pay_start[chosen]).tolist()
+            end = (b.start[chosen] + cols.pay_end[chosen]).tolist()
+            fields = (
+                v6, cols.src_hi[chosen].tolist(), cols.src_lo[chosen].tolist(), cols.dst_hi[chosen].tolist(),
+                cols.dst_lo[chosen].tolist(), cols.sport[chosen].tolist(), cols.dport[chosen].tolist(),
+                cols.tflags[chosen].tolist(), cols.tseq[chosen].tolist(), start, end, b.number[chosen].tolist(),
+                b.ts[chosen].tolist(), cols.has_smac[chosen].tolist(), cols.smac[chosen].tolist(),
+                cols.vlan[chosen].tolist(),
+            )  # fmt: skip
+        buf = cols.batch.buf
+        slow_rows = slow.tolist()
+        for k, (i, index, h) in enumerate(zip(chosen.tolist(), stream[chosen].tolist(), hashes[member].tolist(),
+                                              strict=True)):  # fmt: skip
+            hint = by_row.get(i, ()) if index == 0 else None
+            if fields is None or slow_rows[k]:
+                pkt = cols.packet(i)
+                if pkt.src_ip is None or pkt.dst_ip is None:
+                    continue
+                src, dst = (pkt.src_ip, pkt.src_port or 0), (pkt.dst_ip, pkt.dst_port or 0)
+                got = self.offer(pkt, index, hint)
+            else:
+                (v6, shi, slo, dhi, dlo, sport, dport, tfl, tseq, start, end, num, tss, has_mac, smac, vl) = fields
+                width = 16 if v6[k] else 4
+                src = (((shi[k] << 64) | slo[k]).to_bytes(width, "big"), sport[k])
+                dst = (((dhi[k] << 64) | dlo[k]).to_bytes(width, "big"), dport[k])
+                mac = smac[k].to_bytes(6, "big") if has_mac[k] else None
+                got = self._offer(src, dst, tfl[k], max(tseq[k], 0), bytes(buf[start[k] : end[k]]), num[k], tss[k],
+                                  mac, vl[k] if vl[k] >= 0 else None, index, hint)  # fmt: skip
+            if got:
+                key = conn_key(src, dst)
                 if self.reassembler.claimed(key):
                     self.open[key] = h
                     self._hash_array = None

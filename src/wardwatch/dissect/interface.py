@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 from wardwatch.errors import WardwatchError
@@ -159,6 +160,12 @@ class StreamDissector(Protocol):
         ...
 
 
+@lru_cache(maxsize=65536)
+def _ip_subject(ip: bytes) -> Subject:
+    """The Subject of an IP address (immutable: one per address serves every observation about it)."""
+    return Subject(SubjectKind.IP, ip_str(ip))
+
+
 def observe_stream(
     stream: TcpStream,
     half: HalfStream,
@@ -173,7 +180,7 @@ def observe_stream(
     byte ``offset`` of it."""
     number, ts = half.frame_at(offset)
     return Observation(
-        subject=Subject(SubjectKind.IP, ip_str(subject if subject is not None else half.ip)),
+        subject=_ip_subject(subject if subject is not None else half.ip),
         attribute=attribute,
         value=value,
         confidence=confidence,

@@ -116,4 +116,6 @@ def value_text(value: object, limit: int = 200) -> str:
 def clean_text(raw: bytes) -> str:
     """Bytes from the wire as a printable string (UTF-8 where valid, control characters escaped)."""
     text = raw.decode("utf-8", errors="backslashreplace")
+    if text.isprintable():  # the usual case: nothing to escape
+        return text.strip()
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text).strip()
