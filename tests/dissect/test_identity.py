@@ -346,7 +346,8 @@ def tshark_ja3(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("name", ["ndpi--443-curl.pcap", "ndpi--443-firefox.pcap", "ndpi--443-safari.pcap",
-                                  "arkime--tls13.pcap"])  # fmt: skip
+                                  "arkime--tls13.pcap", "zeek--tls_chrome-34-google.pcap",
+                                  "zeek--tls_openjdk-25.0.2-zeek.org.pcap"])  # fmt: skip
 def test_corpus_ja3_equals_tshark_and_server_certificate(name: str) -> None:
     path = need_corpus_file(name)
     seen = recorded(path, TlsDissector())
@@ -354,6 +355,8 @@ def test_corpus_ja3_equals_tshark_and_server_certificate(name: str) -> None:
     assert ja3 == tshark_ja3(path)
     # JA4 names only final versions: the TLS 1.3 draft 18 (0x7f12) of arkime--tls13 gives "00"
     assert any(o.value.startswith("ja4:t00d" if "tls13" in name else "ja4:t1") for o in seen)
+    if "chrome-34" in name:
+        assert any(o.attribute == "hostname" and o.value == "google.de" and o.source == "tls-sni" for o in seen)
     if name.startswith("ndpi--443"):  # TLS 1.2: the certificate crosses in clear
         assert (
             "178.62.197.130",
@@ -510,3 +513,15 @@ def test_fuzzed_streams_never_raise_anything_but_malformed(data: st.DataObject) 
             list(dissector.dissect_stream(stream(a, b)))
         except MalformedPacket as exc:
             assert str(exc)
+
+
+def test_corpus_android_phone_identity() -> None:
+    """A real phone: DHCP vendor class android-dhcp-9 names its OS through the catalog, mDNS its services,
+    HTTP its browser; TLS SNIs name the servers it contacts, not the phone."""
+    seen = by_ip(["ndpi--android.pcap"])
+    phone = next(s for s in seen.values() if ("vendor_class", "android-dhcp-9") in s)
+    assert {("os", "Android 9"), ("device_type", "mobile-device")} <= phone
+    assert any(a == "fingerprint" and v.startswith("dhcp:") for a, v in phone)
+    assert any(a == "user_agent" and "Android 9" in v for a, v in phone)
+    assert any(a == "fingerprint" and v.startswith("ja4:") for a, v in phone)
+    assert not any(a == "hostname" and "google" in v for a, v in phone)
