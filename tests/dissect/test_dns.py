@@ -194,3 +194,29 @@ def test_repeated_answers_are_read_once_and_say_the_same(monkeypatch: pytest.Mon
     for _ in range(2):
         d.dissect(udp_packet(dns_answer(3, "big.example", bytes([10, 0, 0, 8])), 53, 40000), REF)
     assert len(parsed) == 8
+
+
+def test_dnssd_services_and_txt_keys_of_a_printer() -> None:
+    """An IPP printer's announcement (Bonjour Printing Specification 1.2 TXT keys): the services it offers and
+    its make and model; a query's service names are what somebody looks for, not what they are."""
+    inst = "Ward3 Printer._ipp._tcp.local"
+    txt = b"".join(bytes([len(kv)]) + kv for kv in (b"txtvers=1", b"ty=ZDesigner ZD621-203dpi", b"usb_MFG=Zebra",
+                                                    b"usb_MDL=ZD621", b"note=ward 3", b"rp=ipp/print"))  # fmt: skip
+    records = [
+        dns_name("_ipp._tcp.local") + struct.pack("!HHIH", 12, 1, 4500, len(dns_name(inst))) + dns_name(inst),
+        dns_name(inst) + struct.pack("!HHIH", 16, 0x8001, 4500, len(txt)) + txt,
+        dns_name("_services._dns-sd._udp.local")
+        + struct.pack("!HHIH", 12, 1, 4500, len(dns_name("_printer._tcp.local")))
+        + dns_name("_printer._tcp.local"),
+    ]
+    msg = struct.pack("!HHHHHH", 0, 0x8400, 0, len(records), 0, 0) + b"".join(records)
+    out = DnsDissector().dissect(udp_packet(msg, 5353, 5353, src_ip=bytes([10, 30, 0, 61])), REF)
+    got = {(o.attribute.value, o.value, o.source) for o in out}
+    assert got == {
+        ("service", "_ipp._tcp", "mdns-service"), ("service", "_printer._tcp", "mdns-service"),
+        ("model", "ZDesigner ZD621-203dpi", "mdns-txt"), ("model", "ZD621", "mdns-txt"),
+        ("vendor", "Zebra", "mdns-txt"),
+    }  # fmt: skip
+    assert {o.subject.value for o in out} == {"10.30.0.61"}
+    query = struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 0) + dns_name("_ipp._tcp.local") + struct.pack("!HH", 12, 1)
+    assert DnsDissector().dissect(udp_packet(query, 5353, 5353), REF) == []

@@ -460,7 +460,8 @@ STREAM_DISSECTORS = [cls() for cls in BUILTIN if hasattr(cls, "stream")]
 SEEDS = {"lldp": PUMP_LLDP, "cdp": CDP, "snmp": SNMP_RESPONSE, "ssdp": NOTIFY}
 
 
-def offered(dissector: object, payload: bytes) -> Packet:
+def offered(dissector: object, payload: bytes, pick: int = 0) -> Packet:
+    """A packet the dissector selects, carrying ``payload`` (``pick`` chooses among its ports)."""
     sel = dissector.selector  # type: ignore[attr-defined]
     if sel.ethertypes:
         return l2_packet(payload, min(sel.ethertypes))
@@ -468,7 +469,8 @@ def offered(dissector: object, payload: bytes) -> Packet:
         return l2_packet(payload, snap=min(sel.llc_snap))
     if sel.arp:
         return l2_packet(payload, 0x0806)
-    port = min(sel.udp_ports or sel.tcp_ports or {1})
+    ports = sorted(sel.udp_ports or sel.tcp_ports or {1})
+    port = ports[pick % len(ports)]
     return udp_packet(payload, port, port)
 
 
@@ -487,7 +489,7 @@ def test_fuzzed_packets_never_raise_anything_but_malformed(data: st.DataObject) 
         seed = SEEDS.get(dissector.name, b"")
         payload = mutate(data, seed) if seed and data.draw(st.booleans()) else data.draw(st.binary(max_size=300))
         try:
-            list(dissector.dissect(offered(dissector, payload), REF))
+            list(dissector.dissect(offered(dissector, payload, data.draw(st.integers(0, 3))), REF))
         except MalformedPacket as exc:
             assert str(exc)
 

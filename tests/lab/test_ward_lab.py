@@ -233,6 +233,7 @@ def test_catalog_names_the_kind_and_toolkit_of_every_device(lab: Lab) -> None:
     assert kinds["ct"] == "ct-scanner" and kinds["mr"] == "mri-scanner"  # from the modality of their images
     assert kinds["pacs"] == "pacs" and kinds["vna"] == "pacs" and kinds["ris"] == "worklist-ris"
     assert kinds["analyzer"] == "lab-analyzer"  # OUL^R22 and PRT-22 "Lab analyzer"
+    assert kinds["monitor"] == "patient-monitor"  # its SFT names an IntelliVue
     for name in ("ct", "pacs", "ris"):
         assert any(a == "software" and v.startswith("OFFIS DCMTK 3.") for a, v in lab.seen(name)), name
     for name in ("mr", "vna"):
