@@ -123,3 +123,29 @@ def test_broken_rule_files_are_refused_naming_file_and_rule(tmp_path: Path, text
 def test_missing_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="does not exist"):
         load([tmp_path / "nope"])
+
+
+def test_every_oui_rule_names_a_vendor_the_registry_gives() -> None:
+    """Each OUI rule's name is what ``vendor_of`` returns for some block of the IEEE registry netaddr ships
+    (a misspelt name would never match)."""
+    import os
+    import re
+
+    from netaddr.eui import ieee
+
+    from wardwatch.inventory.oui import vendor_of
+
+    blocks: dict[str, bytes] = {}
+    with open(os.path.join(os.path.dirname(ieee.__file__), "oui.txt"), encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            m = re.match(r"\s*([0-9A-F]{2})-([0-9A-F]{2})-([0-9A-F]{2})\s+\(hex\)\s+(.*)", line)
+            if m:
+                blocks.setdefault(" ".join(m.group(4).split()).casefold(), bytes.fromhex("".join(m.groups()[:3])))
+    rules = [r for r in builtin().rules.values() if r.id.startswith("oui-")]
+    assert len(rules) > 60
+    for rule in rules:
+        name = rule.when[0].value
+        prefix = blocks.get(" ".join(name.split()).casefold())
+        assert prefix is not None, rule.id
+        found = vendor_of(prefix + b"\x00\x00\x01")
+        assert found is not None and " ".join(found.split()).casefold() == " ".join(name.split()).casefold(), rule.id

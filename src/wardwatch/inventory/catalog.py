@@ -16,10 +16,11 @@ A rule file::
         source: DCMTK dcmdata/include/dcmtk/dcmdata/dcuid.h (OFFIS_DTK_IMPLEMENTATION_VERSION_NAME)
 
 Conditions (all must hold, each on one piece of the device's evidence) test an ``attribute`` with one of
-``equals``, ``prefix``, ``contains`` (case-insensitive) or ``regex`` (Python syntax, searched, case-insensitive),
-and optionally the evidence ``from`` (a source prefix such as ``oui`` or ``dhcp-option-60``). Named groups of the
-regexes fill ``{name}`` in the values. Rules read observed evidence only (never what other rules derived), so
-no rule order matters; a derived value is at most as sure as the evidence it came from.
+``equals``, ``prefix``, ``contains`` (case-insensitive, a run of white space as one space) or ``regex`` (Python
+syntax, searched, case-insensitive), and optionally the evidence ``from`` (a source prefix such as ``oui`` or
+``dhcp-option-60``). Named groups of the regexes fill ``{name}`` in the values. Rules read observed evidence
+only (never what other rules derived), so no rule order matters; a derived value is at most as sure as the
+evidence it came from.
 
 A broken file or rule raises ``CatalogError`` naming the file and the rule: nothing is skipped silently.
 """
@@ -61,6 +62,12 @@ class DeviceClass:
     description: str = ""
 
 
+def _norm(text: str) -> str:
+    """Text for the equals/prefix/contains tests: case folded, runs of white space as one space (registries
+    and devices are not consistent about either)."""
+    return " ".join(text.casefold().split())
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     attribute: str
@@ -76,7 +83,7 @@ class Condition:
         if self.pattern is not None:
             found = self.pattern.search(e.value)
             return {k: v for k, v in found.groupdict().items() if v is not None} if found else None
-        value, want = e.value.casefold(), self.value.casefold()
+        value, want = _norm(e.value), _norm(self.value)
         ok = (
             value == want
             if self.test == "equals"
