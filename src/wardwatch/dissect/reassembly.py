@@ -131,10 +131,16 @@ class _Half:
     def assemble(self, cap: int) -> HalfStream:
         inconsistent = 0
         retrans = self.retransmissions
-        data = bytearray()
+        data: bytes | bytearray = b""
         starts: list[tuple[int, int, int]] = []
         gap = False
-        if self.segments:
+        segs = self.segments
+        if segs and all(segs[i + 1][0] == segs[i][0] + len(segs[i][1]) for i in range(len(segs) - 1)):
+            # the usual case: in order, no overlap, no hole (what the general case below would make of it)
+            data = b"".join(s[1] for s in segs)[:cap]
+            origin = segs[0][0]
+            starts = [(s[0] - origin, s[2], s[3]) for s in segs if s[0] - origin < len(data)]
+        elif segs:
             origin = min(s[0] for s in self.segments)
             span = max(s[0] + len(s[1]) for s in self.segments) - origin
             buf, written = bytearray(span), bytearray(span)

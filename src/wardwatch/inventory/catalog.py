@@ -75,6 +75,8 @@ class Condition:
     value: str
     pattern: re.Pattern[str] | None
     source_prefix: str | None
+    normalized: str = ""
+    """``value`` as the text tests compare it (``_norm``)."""
 
     def match(self, e: Evidence) -> dict[str, str] | None:
         """The named groups (empty for non-regex tests) when ``e`` satisfies this condition, else None."""
@@ -83,7 +85,7 @@ class Condition:
         if self.pattern is not None:
             found = self.pattern.search(e.value)
             return {k: v for k, v in found.groupdict().items() if v is not None} if found else None
-        value, want = _norm(e.value), _norm(self.value)
+        value, want = _norm(e.value), self.normalized
         ok = (
             value == want
             if self.test == "equals"
@@ -116,8 +118,15 @@ class Catalog:
         for rule in rules:
             self.rules[rule.id] = rule
         self._by_attribute: dict[str, list[Rule]] = {}
+        """Rules by the attribute of their first condition (those not found through ``_by_value``)."""
+        self._by_value: dict[tuple[str, str], list[Rule]] = {}
+        """Rules whose first condition is an ``equals`` test, by (attribute, normalised value)."""
         for rule in self.rules.values():
-            self._by_attribute.setdefault(rule.when[0].attribute, []).append(rule)
+            first = rule.when[0]
+            if first.test == "equals":
+                self._by_value.setdefault((first.attribute, first.normalized), []).append(rule)
+            else:
+                self._by_attribute.setdefault(first.attribute, []).append(rule)
 
     def label(self, device_type: str | None) -> str | None:
         """The taxonomy label of a device type (free text from the wire is its own label)."""
@@ -135,7 +144,8 @@ class Catalog:
         the one of the evidence the rule's first condition matched)."""
         out: dict[tuple[str, str, str], Evidence] = {}
         for first in evidence:
-            for rule in self._by_attribute.get(first.attribute, ()):
+            candidates = self._by_value.get((first.attribute, _norm(first.value)), [])
+            for rule in [*candidates, *self._by_attribute.get(first.attribute, ())]:
                 groups = rule.when[0].match(first)
                 if groups is None:
                     continue
@@ -182,7 +192,8 @@ def _conditions(raw: Any, where: str) -> tuple[Condition, ...]:
                 pattern = re.compile(item["regex"], re.IGNORECASE)
             except re.error as exc:
                 raise CatalogError(f"{where}: bad regex {item['regex']!r}: {exc}") from None
-        out.append(Condition(item["attribute"], tests[0], item[tests[0]], pattern, item.get("from")))
+        value = item[tests[0]]
+        out.append(Condition(item["attribute"], tests[0], value, pattern, item.get("from"), _norm(value)))
     if not out:
         raise CatalogError(f"{where}: a rule needs at least one condition")
     return tuple(out)
