@@ -96,6 +96,7 @@ class Lab:
     inventory: dict[str, InventoryDevice]
     """Lab device name -> the inventory device wardwatch found at its MAC."""
     skipped: dict[str, int]
+    pcap: Path
 
     def seen(self, name: str) -> set[tuple[str, str]]:
         return {(e.attribute, e.value) for e in self.inventory[name].evidence}
@@ -157,7 +158,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     by_mac = {mac: d for d in result.analysis.devices for mac in d.macs}
     found = {name: by_mac[dev.mac] for name, dev in devices.items() if dev.mac in by_mac}
     skipped = {s.reason: s.count for s in result.analysis.skipped}
-    yield Lab(devices, found, skipped)
+    yield Lab(devices, found, skipped, pcap)
 
 
 def test_every_device_is_found_at_its_mac_and_ip(lab: Lab) -> None:
@@ -239,3 +240,21 @@ def test_catalog_names_the_kind_and_toolkit_of_every_device(lab: Lab) -> None:
     for name in ("mr", "vna"):
         assert any(a == "software" and v.startswith("pynetdicom 3.") for a, v in lab.seen(name)), name
     assert ("role", "device-observation-reporter") in lab.seen("monitor")  # IHE PCD-01 ORU^R01
+
+
+def test_the_store_keeps_what_the_lab_showed(lab: Lab, tmp_path: Path) -> None:
+    """Through the CLI into SQLite and back: the same identities, PHI counts included."""
+    import json
+
+    db = tmp_path / "lab.db"
+    cli = str(Path(sys.executable).parent / "wardwatch")
+    subprocess.run([cli, "analyze", str(lab.pcap), "--db", str(db), "-q"], check=True, capture_output=True)
+    out = subprocess.run([cli, "devices", "--db", str(db), "-f", "json"], check=True, capture_output=True, text=True)
+    by_mac = {mac: d for d in json.loads(out.stdout) for mac in d["macs"]}
+    for name, dev in lab.devices.items():
+        stored = by_mac[dev.mac]
+        assert stored["device_type"] == lab.inventory[name].device_type, name
+        phi = sorted((e["value"], e["count"]) for e in stored["evidence"] if e["attribute"] == "phi_cleartext")
+        assert phi == sorted((e.value, e.count) for e in lab.inventory[name].evidence
+                             if e.attribute == "phi_cleartext"), name  # fmt: skip
+    assert "PHI in clear: hl7-pid ×1" in by_mac[lab.devices["monitor"].mac]["notes"]
