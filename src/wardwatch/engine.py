@@ -587,9 +587,12 @@ class _Streams:
         self.reassembler = Reassembler(capture, Limits(stream_bytes=max(d.stream.byte_limit for d in dissectors)))
         self.inventory = inventory
         self.skips = skips
-        self.ports = frozenset(p for d in dissectors for p in d.stream.tcp_ports)
-        self.port_table = np.zeros(65537, dtype=bool)
-        self.port_table[[p + 1 for p in self.ports]] = True
+        self.port_tables: dict[str, BOOL] = {}
+        """Per dissector claiming by port: a lookup table over ``port + 1`` (-1, "no port", on slot 0)."""
+        for d in dissectors:
+            if d.stream.tcp_ports:
+                table = self.port_tables[d.name] = np.zeros(65537, dtype=bool)
+                table[[p + 1 for p in d.stream.tcp_ports]] = True
         self.tests = list(dict.fromkeys(t for d in dissectors for t in d.stream.claim))
         self.open: dict[ConnKey, int] = {}
         """Claimed connections not finished yet, with their ``_conn_hashes`` value (fast path only)."""
@@ -682,9 +685,8 @@ class _Streams:
                 hit = np.zeros(len(first), dtype=bool)
                 for t in d.stream.claim:
                     hit |= passed[t]
-                if d.stream.tcp_ports:
-                    table = np.zeros(65537, dtype=bool)
-                    table[[p + 1 for p in d.stream.tcp_ports]] = True
+                table = self.port_tables.get(d.name)
+                if table is not None:
                     hit |= table[cols.sport[first] + 1] | table[cols.dport[first] + 1]
                 claim_lim = np.where(hit, np.maximum(claim_lim, d.stream.packets), claim_lim)
                 names.append((d.name, hit))
