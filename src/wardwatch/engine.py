@@ -9,6 +9,7 @@ that cannot be read to its end keeps everything before the damage (``CaptureInfo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import multiprocessing
 import os
@@ -525,7 +526,7 @@ class Engine:
                 table.add(pkt)
                 index = heads.index(pkt) if heads is not None else -1
                 self._dissect(pkt, provisional, inventory, skips, index)
-                if streams is not None and pkt.proto == 6 and (index >= 0 or _ends(pkt.tcp_flags)):
+                if streams is not None and pkt.proto == 6 and (index >= 0 or _ends(pkt.tcp_flags) or pkt.payload):
                     streams.offer(pkt, index)
         except CaptureError as exc:
             error = exc
@@ -542,6 +543,48 @@ class Engine:
 
 
 U64 = npt.NDArray[np.uint64]
+
+
+#: A packet limit that stands for "every payload packet" in the batch prefilter of ``_Streams``.
+ALL_PACKETS = 1 << 30
+
+
+def _within(ends: BOOL, index: npt.NDArray[np.int32], payload: BOOL, limit: npt.NDArray[np.int32]) -> BOOL:
+    """Rows of claimed connections ``_Streams.offer`` can use: ends, payload packets within the claimers' limit,
+    and, for claimers that count a pattern past it (limit ``ALL_PACKETS``), every payload packet."""
+    return ends | ((index >= 0) & (index < limit)) | (payload & (limit >= ALL_PACKETS))
+
+
+class _TailCounts:
+    """Occurrences of a pattern in each direction of a connection past its reassembled part, in sequence order:
+    retransmitted bytes are not counted twice, a pattern split across two segments is (a hole starts afresh)."""
+
+    __slots__ = ("dirs", "pattern")
+
+    def __init__(self, pattern: bytes) -> None:
+        self.pattern = pattern
+        self.dirs: dict[tuple[bytes, int], list[Any]] = {}
+        """(ip, port) -> [next sequence number, the last bytes (a pattern's beginning), count]."""
+
+    def see(self, src: tuple[bytes, int], seq: int, payload: bytes) -> None:
+        state = self.dirs.get(src)
+        if state is None:
+            state = self.dirs[src] = [seq, b"", 0]
+        rel = (seq - state[0]) % (1 << 32)
+        rel = rel - (1 << 32) if rel >= 1 << 31 else rel
+        if rel < 0:  # begins with bytes already counted (a retransmission, an overlap)
+            if -rel >= len(payload):
+                return
+            payload, seq, rel = payload[-rel:], (seq - rel) % (1 << 32), 0
+        text = (state[1] if rel == 0 else b"") + payload
+        state[2] += text.count(self.pattern)
+        keep = len(self.pattern) - 1
+        state[1] = text[-keep:] if keep else b""
+        state[0] = (seq + len(payload)) % (1 << 32)
+
+    def counts(self, ip: bytes, port: int) -> int:
+        state = self.dirs.get((ip, port))
+        return int(state[2]) if state is not None else 0
 
 
 def _ends(flags: int) -> bool:
@@ -598,6 +641,10 @@ class _Streams:
         """Claimed connections not finished yet, with their ``_conn_hashes`` value (fast path only)."""
         self.key_limit: dict[ConnKey, int] = {}
         """Claimed connections -> how many payload packets per direction their dissectors read."""
+        self.patterns = {d.name: d.stream.count_after for d in dissectors if d.stream.count_after}
+        """Dissectors that count a pattern past what they reassemble (``StreamSelector.count_after``)."""
+        self.tails: dict[ConnKey, _TailCounts] = {}
+        """Claimed connections whose claimer counts a pattern past the reassembled part."""
         self._hash_array: U64 | None = None
         self._limit_array: npt.NDArray[np.int32] | None = None
         self.truncated = 0
@@ -640,12 +687,16 @@ class _Streams:
                     if d.name in claimers if claimers is not None else d.stream.claims(payload, src[1], dst[1]):
                         re.claim(key, d.name)
                         self.key_limit[key] = max(self.key_limit.get(key, 0), d.stream.packets)
+                        if d.name in self.patterns and key not in self.tails:
+                            self.tails[key] = _TailCounts(self.patterns[d.name])
                         claimed = True
             if re.claimed(key) and index < self.key_limit.get(key, self.limit):
                 done = re.add(src, dst, seq, payload, number, ts, flags, mac, vlan)
                 if done is not None:
                     self._dissect(done, key)
                 return claimed
+        if payload and key in self.tails and re.claimed(key):  # past the reassembled part: only counted
+            self.tails[key].see(src, seq, payload)
         if flags & 0x05 and re.claimed(key):  # FIN or RST without payload (or past the head)
             self._end(key)
         return claimed
@@ -664,7 +715,13 @@ class _Streams:
         head = (stream >= 0) & (stream < self.limit)
         flags = cols.tflags
         ends = (cols.proto == 6) & (((flags & 0x05) != 0) | ((flags & 0x12) == 0x02)) & ~head  # FIN/RST, pure SYN
-        cand = np.flatnonzero(usable & (head | ends))
+        has_payload = np.zeros(len(stream), dtype=bool)
+        if self.patterns and cols.pay_start is not None and cols.pay_end is not None:
+            # payload packets past the heads matter to connections whose claimer counts a pattern in them
+            has_payload = (cols.proto == 6) & (cols.pay_end > cols.pay_start) & ~cols.slow
+            for i in np.flatnonzero(cols.slow & (cols.proto == 6) & usable).tolist():
+                has_payload[i] = bool(cols.packet(i).payload)
+        cand = np.flatnonzero(usable & (head | ends | has_payload))
         if len(cand) == 0:
             return
         first = cand[stream[cand] == 0]
@@ -688,7 +745,8 @@ class _Streams:
                 table = self.port_tables.get(d.name)
                 if table is not None:
                     hit |= table[cols.sport[first] + 1] | table[cols.dport[first] + 1]
-                claim_lim = np.where(hit, np.maximum(claim_lim, d.stream.packets), claim_lim)
+                packets = ALL_PACKETS if d.name in self.patterns else d.stream.packets
+                claim_lim = np.where(hit, np.maximum(claim_lim, packets), claim_lim)
                 names.append((d.name, hit))
             for k in np.flatnonzero(claim_lim).tolist():
                 by_row[int(first[k])] = tuple(name for name, hit in names if hit[k])
@@ -701,19 +759,21 @@ class _Streams:
             if self._hash_array is None or self._limit_array is None:
                 by_hash: dict[int, int] = {}
                 for key, h in self.open.items():
-                    by_hash[h] = max(by_hash.get(h, 0), self.key_limit.get(key, self.limit))
+                    reads = ALL_PACKETS if key in self.tails else self.key_limit.get(key, self.limit)
+                    by_hash[h] = max(by_hash.get(h, 0), reads)
                 self._hash_array = np.fromiter(sorted(by_hash), dtype=np.uint64, count=len(by_hash))
                 self._limit_array = np.array([by_hash[h] for h in self._hash_array.tolist()], dtype=np.int32)
             pos = np.minimum(np.searchsorted(self._hash_array, hashes), len(self._hash_array) - 1)
             known = self._hash_array[pos] == hashes
-            # packets of a claimed connection past what its dissectors read matter only when they end it
-            member |= known & (ends[cand] | (stream[cand] < self._limit_array[pos]))
+            # packets of a claimed connection past what its dissectors read matter only when they end it (or
+            # carry payload its claimer counts a pattern in)
+            member |= known & _within(ends[cand], stream[cand], has_payload[cand], self._limit_array[pos])
         if len(claimers):
             ch = _conn_hashes(cols, claimers)
             order = np.argsort(ch, kind="stable")
             ch, lim = ch[order], claimer_lim[order]
             pos = np.minimum(np.searchsorted(ch, hashes), len(ch) - 1)
-            member |= (ch[pos] == hashes) & (ends[cand] | (stream[cand] < lim[pos]))
+            member |= (ch[pos] == hashes) & _within(ends[cand], stream[cand], has_payload[cand], lim[pos])
         chosen = cand[member]
         slow = cols.slow[chosen]
         if cols.pay_start is None or cols.pay_end is None or slow.all():  # no column payloads: Packets
@@ -757,12 +817,22 @@ class _Streams:
 
     def _forget(self, key: ConnKey) -> None:
         self.key_limit.pop(key, None)
+        self.tails.pop(key, None)
         if self.open.pop(key, None) is not None:
             self._hash_array = None
 
     def _dissect(self, stream: TcpStream, key: ConnKey | None = None) -> None:
-        if key is not None:
-            self._forget(key)
+        if key is None:
+            key = conn_key((stream.orig.ip, stream.orig.port), stream.peer)
+        tail = self.tails.get(key)
+        if tail is not None:
+            halves = [
+                dataclasses.replace(h, counted=tail.counts(h.ip, h.port)) if h is not None else None
+                for h in (stream.orig, stream.resp)
+            ]
+            assert halves[0] is not None
+            stream = dataclasses.replace(stream, orig=halves[0], resp=halves[1])
+        self._forget(key)
         first_frame = stream.orig.starts[0][1]
         for half in (stream.orig, stream.resp):
             if half is not None and half.truncated:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -266,3 +267,44 @@ def test_corpus_ndpi_hl7_on_a_non_default_port() -> None:
     assert {("application", "SENDING_APPLICATION"), ("facility", "SENDING_FACILITY"),
             ("message", "hl7:ADT^A01"), ("phi_cleartext", "hl7-pid")} <= seen["10.0.0.155"]  # fmt: skip
     assert {("application", "RECEIVING_APPLICATION"), ("role", "hl7-ack-sender")} <= seen["10.0.0.126"]
+
+
+def test_a_long_hl7_link_counts_every_pid_past_its_reassembled_part(tmp_path: Path) -> None:
+    """An interface link that stays open: its first 32 packets are read, every later PID segment still counted —
+    a retransmission once, a PID split across two segments once, on the fast and the reference path alike."""
+    from generate_ward import ethernet, ip4, ipv4, tcp
+    from tests.conftest import write_pcap
+
+    mon, eng = ip4("10.10.10.21"), ip4("10.10.10.5")
+    mmac, emac = bytes.fromhex("0009fb4a0001"), bytes.fromhex("00095c110001")
+    frames: list[tuple[int, bytes]] = []
+    t = 1_000_000_000
+
+    def send(src: bytes, dst: bytes, smac: bytes, dmac: bytes, sp: int, dp: int, seq: int, flags: int,
+             payload: bytes = b"") -> None:  # fmt: skip
+        nonlocal t
+        t += 1_000_000
+        segment = tcp(src, dst, sp, dp, seq, 1, flags, payload)
+        frames.append((t, ethernet(smac, dmac, None, 0x0800, ipv4(src, dst, 6, segment, 64, 1))))
+
+    msg = (b"\x0bMSH|^~\\&|MX450|ICU_WEST|HL7ENGINE|HOSP|20261201||ORU^R01|M1|P|2.6\r"
+           b"PID|1||MRN42^^^HOSP^MR||DOE^JANE\rOBX|1|NM|8867-4^HR^LN||72\r\x1c\r")  # fmt: skip
+    seq = 1000
+    send(mon, eng, mmac, emac, 40000, 2575, seq - 1, 0x02)
+    send(eng, mon, emac, mmac, 2575, 40000, 5000, 0x12)
+    for n in range(50):
+        send(mon, eng, mmac, emac, 40000, 2575, seq, 0x18, msg)
+        if n == 40:
+            send(mon, eng, mmac, emac, 40000, 2575, seq, 0x18, msg)  # a retransmission past the head
+        seq += len(msg)
+    cut = msg.index(b"PID|") + 2  # "\rPI" | "D|...": the pattern split across two segments
+    send(mon, eng, mmac, emac, 40000, 2575, seq, 0x10, msg[:cut])
+    send(mon, eng, mmac, emac, 40000, 2575, seq + cut, 0x18, msg[cut:])
+    seq += len(msg)
+    send(mon, eng, mmac, emac, 40000, 2575, seq, 0x11)
+    path = write_pcap(tmp_path / "link.pcap", frames)
+    for fast in (True, False):
+        devices = Engine(fast=fast).analyze([str(path)]).analysis.devices
+        (monitor,) = [d for d in devices if d.macs == ("00:09:fb:4a:00:01",)]
+        phi = [e for e in monitor.evidence if e.attribute == "phi_cleartext"]
+        assert [(e.value, e.count) for e in phi] == [("hl7-pid", 51)], fast  # 32 read + 18 + the split one

@@ -88,6 +88,14 @@ ANALYZER = (
 )
 
 
+PUMP_RESULTS = 40
+PUMP_RESULT = (
+    "MSH|^~\\&|ALARIS_SM|ICU_WEST|LIS|GENERAL_HOSP|20261201090000||ORU^R01^ORU_R01|PUMP{n}|P|2.6\n"
+    "PID|1||MRN{n:07d}^^^HOSP^MR||PATIENT^P{n}\n"
+    "OBX|1|NM|69947-0^Rate^LN||12.5|mL/h|||||F\n"
+)
+
+
 @dataclass
 class Lab:
     """What the lab ran, and wardwatch's analysis of what it captured."""
@@ -125,6 +133,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     (work / "store").mkdir()
     (work / "oru.hl7").write_bytes(b"\x0b" + MONITOR_ORU.encode() + b"\x1c\r")  # one MLLP frame
     (work / "lab.hl7").write_text(ANALYZER)
+    (work / "pumps.hl7").write_text("\n".join(PUMP_RESULT.format(n=n) for n in range(PUMP_RESULTS)))
     mllp_send = str(Path(sys.executable).parent / "mllp_send")
     py = [sys.executable, PEERS]
     pcap = work / "ward.pcap"
@@ -133,6 +142,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         ct, mr = ward.add("ct", 21), ward.add("mr", 22)
         engine = ward.add("hl7eng", 30)
         monitor, analyzer = ward.add("monitor", 41), ward.add("analyzer", 42)
+        pumpgw = ward.add("pumpgw", 43)
         with ward.capture(pcap):
             pacs.popen(["storescp", "-aet", "PACS_MAIN", "-od", str(work / "store"), "11112"])
             ris.popen(["wlmscpfs", "-dfp", str(work / "wlistdb"), "11113"])
@@ -152,6 +162,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             assert "MSA|AA" in out, out
             out = analyzer.run([*py, "hl7-send", engine.ip, "6661", str(work / "lab.hl7")])
             assert out.count("ack AA") == 2, out
+            # a pump gateway's long-lived link: 40 results over one connection, more than is reassembled
+            out = pumpgw.run([*py, "hl7-send", engine.ip, "6661", str(work / "pumps.hl7")])
+            assert out.count("ack AA") == PUMP_RESULTS, out
         devices = dict(ward.devices)
     assert list((work / "store").iterdir()), "storescp stored nothing"
     result = Engine().analyze([str(pcap)])
@@ -222,6 +235,8 @@ def test_phi_in_clear_is_counted_and_never_stored(lab: Lab) -> None:
     # counted: one ORU with a PID from the monitor; of the analyzer's two messages only the OUL carries one
     assert [(e.value, e.count) for e in monitor] == [("hl7-pid", 1)]
     assert [(e.value, e.count) for e in analyzer] == [("hl7-pid", 1)]
+    pumps = [e for e in lab.inventory["pumpgw"].evidence if e.attribute == "phi_cleartext"]
+    assert sum(e.count for e in pumps) == PUMP_RESULTS  # every one of the long link's PIDs, read or not
     assert {e.value for e in ris} == {"dicom-patient"}  # worklist answers carry patient names
     assert ("phi_cleartext", "dicom-patient") in lab.seen("ct")  # CT_small carries patient elements
     everything = repr(lab.inventory)

@@ -165,7 +165,8 @@ class Hl7Dissector:
     """Applications, facilities, message types, software and device identifiers from HL7 v2 over MLLP."""
 
     name = "hl7"
-    stream = StreamSelector(claim=(PayloadTest(0, 0xFF, VT),), packets=32, byte_limit=64 * 1024)
+    # a long-lived interface link: its first 32 packets each way are read, its later PID segments still counted
+    stream = StreamSelector(claim=(PayloadTest(0, 0xFF, VT),), packets=32, byte_limit=64 * 1024, count_after=b"\rPID|")
 
     def __init__(self) -> None:
         self._memo: dict[bytes, list[Fact] | str] = {}
@@ -210,6 +211,9 @@ class Hl7Dissector:
                 yield observe_stream(stream, half, offset, attribute, value, confidence, SOURCE, subject=subject)
             if phi:
                 yield observe_stream(stream, half, offset, Attribute.PHI_CLEARTEXT, "hl7-pid", 1.0, SOURCE)
+        if half.counted:  # PID segments past the reassembled part (StreamSelector.count_after)
+            yield observe_stream(stream, half, len(half.data), Attribute.PHI_CLEARTEXT, "hl7-pid", 1.0, SOURCE,
+                                 count=half.counted)  # fmt: skip
 
 
 def _segments(msg: hl7.Message, name: str) -> list[hl7.Segment]:

@@ -130,6 +130,9 @@ class StreamSelector:
     tcp_ports: frozenset[int] = frozenset()
     packets: int = 32
     byte_limit: int = 64 * 1024
+    count_after: bytes = b""
+    """Past the packets it reassembles, the occurrences of these bytes in each direction are still counted until
+    the connection ends (``HalfStream.counted``): HL7 counts the PID segments of a long-lived link."""
 
     def __post_init__(self) -> None:
         if not (self.claim or self.tcp_ports):
@@ -175,9 +178,10 @@ def observe_stream(
     confidence: float,
     source: str,
     subject: bytes | None = None,
+    count: int = 1,
 ) -> Observation:
     """An observation about the sender of ``half`` (or the IP ``subject``), stamped with the frame that carried
-    byte ``offset`` of it."""
+    byte ``offset`` of it; ``count``: how many times it was seen."""
     number, ts = half.frame_at(offset)
     return Observation(
         subject=_ip_subject(subject if subject is not None else half.ip),
@@ -188,6 +192,7 @@ def observe_stream(
         packet=PacketRef(stream.capture, number),
         ts_ns=ts,
         vlan=half.vlan,
+        count=count,
     )
 
 

@@ -78,6 +78,9 @@ class HalfStream:
     retransmissions: int = 0
     inconsistent: int = 0
     """Overlapping segments whose bytes differed from the ones kept."""
+    counted: int = 0
+    """Occurrences of the claimer's ``StreamSelector.count_after`` bytes after the reassembled part (set by the
+    engine when the connection ends)."""
 
     def frame_at(self, offset: int) -> tuple[int, int]:
         """(frame number, time ns) of the segment that carried byte ``offset`` (the first one for ``0``)."""

@@ -716,6 +716,8 @@ class InventoryBuilder:
         elif obs.confidence > fact.confidence:
             fact.confidence = obs.confidence
         fact.span.see(obs.ts_ns, obs.packet.capture, obs.packet.number)
+        if obs.count > 1:
+            fact.span.count += obs.count - 1
 
     def add_observations(self, observations: Iterable[Observation]) -> None:
         """Account several observations."""

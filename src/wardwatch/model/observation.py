@@ -112,3 +112,6 @@ class Observation:
     packet: PacketRef
     ts_ns: int
     vlan: int | None = None
+    count: int = 1
+    """How many times the fact was seen (a dissector that counted repeats itself, e.g. the PID segments of a long
+    HL7 link past its reassembled part, says so once with the count)."""
