@@ -111,6 +111,13 @@ def test_list_formats(sample_db: Path, tmp_path: Path) -> None:
     assert len(devices) == 39
     rows = list(csv.DictReader(io.StringIO(run("devices", "--db", str(sample_db), "-f", "csv").stdout)))
     assert {r["id"] for r in rows} == {d["id"] for d in devices}
+    mon_row = next(r for r in rows if "ICU-MON-01" in r["hostnames"])
+    assert mon_row["device_type"] == "patient-monitor" and "hl7-sender" in mon_row["roles"].split(";")
+    assert "PHI in clear: hl7-pid ×8" in mon_row["notes"] and "medical device" in mon_row["notes"]
+    mon_doc = next(d for d in devices if "ICU-MON-01" in d["hostnames"])
+    assert mon_doc["device_type_label"] == "Patient monitor" and mon_doc["notes"] == mon_row["notes"].split(";")
+    (phi,) = [e for e in mon_doc["evidence"] if e["attribute"] == "phi_cleartext"]
+    assert phi["count"] == 8  # the eight ORU^R01 of the sample, each with a PID segment
     table = run("devices", "--db", str(sample_db)).stdout
     assert "Philips Patient Monitoring" in table and "ICU-MON-01" in table
     flows = list(csv.DictReader(io.StringIO(run("flows", "--db", str(sample_db), "-f", "csv").stdout)))
