@@ -222,7 +222,7 @@ def test_http_heads_of_a_keep_alive_connection() -> None:
     resp = b"HTTP/1.1 200 OK\r\nServer: GoAhead-Webs\r\nContent-Length: 2\r\n\r\nok" * 2
     got = facts(HttpDissector().dissect_stream(stream(req + post, resp, 80)))
     assert got == {("10.0.0.5", "user_agent", "PumpAgent/2.0"), ("10.0.0.5", "cleartext_secret", "http-basic"),
-                   ("10.0.0.9", "software", "GoAhead-Webs")}  # fmt: skip
+                   ("10.0.0.9", "software", "GoAhead-Webs"), ("10.0.0.9", "hostname", "pump")}  # fmt: skip
     assert "YTpi" not in repr(got)
     with pytest.raises(MalformedPacket):
         list(HttpDissector().dissect_stream(stream(b"GET / HTTP/1.1\r\nHost: x")))
@@ -364,6 +364,8 @@ def test_corpus_ja3_equals_tshark_and_server_certificate(name: str) -> None:
             "subject CN=www.ntop.org / issuer CN=Let's Encrypt Authority X3,O=Let's Encrypt,C=US",
         ) in facts(seen)
         assert ("178.62.197.130", "hostname", "www.ntop.org") in facts(seen)  # fmt: skip
+        names = {(o.value, o.source) for o in seen if o.attribute == "hostname"}
+        assert {("www.ntop.org", "tls-sni"), ("www.ntop.org", "tls-certificate")} <= names  # SNI and the cert's SAN
 
 
 # --- SMB / NTLMSSP -----------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ or service type), ``USN`` (the device's UUID).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 
 from wardwatch.dissect.interface import MalformedPacket, PayloadTest, Selector, StreamSelector, observe, observe_stream
@@ -59,6 +60,14 @@ def heads(data: bytes) -> Iterator[tuple[int, str, dict[str, str]]]:
         pos = body + int(length)
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class HttpDissector:
     """User-Agent, Server and cleartext credentials of HTTP/1.x connections on any port."""
 
@@ -67,16 +76,16 @@ class HttpDissector:
 
     def dissect_stream(self, stream: TcpStream) -> Iterator[Observation]:
         found = False
-        for half in (stream.orig, stream.resp):
+        for half, other in ((stream.orig, stream.resp), (stream.resp, stream.orig)):
             if half is not None:
-                for obs in self._half(stream, half):
+                for obs in self._half(stream, half, other):
                     found = True
                     yield obs
         if not found and not any(h is not None and parse_head(h.data) for h in (stream.orig, stream.resp)):
             raise MalformedPacket("HTTP-like stream without a complete message head")
 
     @staticmethod
-    def _half(stream: TcpStream, half: HalfStream) -> Iterator[Observation]:
+    def _half(stream: TcpStream, half: HalfStream, other: HalfStream | None) -> Iterator[Observation]:
         seen: set[tuple[Attribute, str]] = set()
         for offset, start, headers in heads(half.data):
             facts: list[tuple[Attribute, str, float, str]] = []
@@ -86,6 +95,10 @@ class HttpDissector:
             else:
                 if headers.get("user-agent"):
                     facts.append((Attribute.USER_AGENT, headers["user-agent"], 0.8, "http-user-agent"))
+                host = headers.get("host", "").rsplit(":", 1)[0].strip("[]").lower().rstrip(".")
+                if host and not _is_address(host):  # the name the client used for the server
+                    server = other.ip if other is not None else stream.peer_ip
+                    yield observe_stream(stream, half, offset, Attribute.HOSTNAME, host, 0.4, "http-host", server)
                 if headers.get("authorization", "").lower().startswith("basic "):
                     facts.append((Attribute.CLEARTEXT_SECRET, "http-basic", 1.0, "http-authorization"))
             for attribute, value, conf, source in facts:

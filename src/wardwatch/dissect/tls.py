@@ -204,21 +204,29 @@ def parse_server_hello(body: bytes) -> tuple[int, int, list[int], int | None]:
     return version, cipher, exts, selected
 
 
-def certificate_text(body: bytes) -> str | None:
-    """``subject … / issuer …`` of the first certificate of a TLS 1.2 Certificate message."""
+def certificate_text(body: bytes) -> tuple[str, list[str]] | None:
+    """(``subject … / issuer …``, the host names it is for: DNS names of the subject alternative name, else the
+    subject CN; wildcards left out) of the first certificate of a TLS 1.2 Certificate message."""
     r = _Reader(body)
     chain = _Reader(r.vec(3))
     if chain.left < 3:
         return None
     der = chain.vec(3)
     from cryptography import x509  # loaded by the first certificate seen (not at every start-up)
+    from cryptography.x509.oid import NameOID
 
     try:
         cert = x509.load_der_x509_certificate(der)
         subject, issuer = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+        try:
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            hosts = [str(n) for n in names.get_values_for_type(x509.DNSName)]
+        except x509.ExtensionNotFound:
+            hosts = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     except ValueError as exc:
         raise MalformedPacket(f"TLS certificate not readable: {exc}") from None
-    return clean_text(f"subject {subject} / issuer {issuer}".encode())[:400]
+    clean = [clean_text(h.encode()).lower().rstrip(".") for h in hosts[:8]]
+    return clean_text(f"subject {subject} / issuer {issuer}".encode())[:400], [h for h in clean if h and "*" not in h]
 
 
 class TlsDissector:
@@ -258,8 +266,11 @@ class TlsDissector:
                     digest = hashlib.md5(ja3s.encode(), usedforsecurity=False).hexdigest()
                     yield observe_stream(stream, half, 0, Attribute.FINGERPRINT, f"ja3s:{digest}", 0.8, SOURCE)
                 elif kind == HS_CERTIFICATE:
-                    text = certificate_text(body)
-                    if text:
+                    found = certificate_text(body)
+                    if found:
+                        text, hosts = found
                         yield observe_stream(stream, half, 0, Attribute.CERTIFICATE, text, 0.9, SOURCE)
+                        for host in hosts:  # names the server's certificate is for: its own, at some confidence
+                            yield observe_stream(stream, half, 0, Attribute.HOSTNAME, host, 0.5, "tls-certificate")
         except MalformedPacket as exc:
             problems.append(str(exc))
