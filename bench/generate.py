@@ -41,7 +41,6 @@ DTYPE = np.dtype(
         ("flags", "u1"),  # TCP flags (0 for UDP/ICMP)
         ("size", "<u4"),  # payload bytes
         ("kind", "u1"),  # payload kind (see PAYLOADS)
-        ("seq", "<u4"),  # TCP sequence number of the sender
         ("frag", "u1"),  # 0 none, 1 first fragment, 2 later fragment
     ]
 )
@@ -111,7 +110,7 @@ class Builder:
         self.flows.append(spec)
         arr = np.zeros(len(packets), dtype=DTYPE)
         for j, (off, d, fl, size, kind) in enumerate(packets):
-            arr[j] = (start + off, idx, d, fl, size, kind, 0, 0)
+            arr[j] = (start + off, idx, d, fl, size, kind, 0)
         if frag:
             arr["frag"][0] = frag
         self.rows.append(arr)
@@ -467,7 +466,7 @@ def write(builder: Builder, rows: np.ndarray, out: Path) -> tuple[Path, Path, in
         tcp_pack = struct.Struct("!HHIIBBHHH").pack
         udp_pack = struct.Struct("!HHHH").pack
         for r in rows.tolist():
-            ts, fi, d, flags, size, kind, seq, frag = r
+            ts, fi, d, flags, size, kind, frag = r
             spec = flows[fi]
             key = (fi, d)
             cached = hdr_cache.get(key)
