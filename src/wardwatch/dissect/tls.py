@@ -12,6 +12,7 @@ GREASE values (RFC 8701) are left out of every fingerprint, as both specificatio
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ from wardwatch.model.observation import Attribute, Observation
 CONTENT_HANDSHAKE = 22
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_CERTIFICATE = 1, 2, 11
 EXT_SNI, EXT_GROUPS, EXT_POINT_FORMATS, EXT_SIG_ALGS, EXT_ALPN, EXT_VERSIONS = 0, 10, 11, 13, 16, 43
+#: Extensions whose contents the fingerprints use.
+PARSED_EXTENSIONS = frozenset({EXT_SNI, EXT_GROUPS, EXT_POINT_FORMATS, EXT_SIG_ALGS, EXT_ALPN, EXT_VERSIONS})
 #: A TLS record header: handshake, major version 3 (SSL 3.0 - TLS 1.3 all say 3.x).
 CLAIM = (PayloadTest(0, b"\xff\xff", b"\x16\x03"),)
 VERSION_NAMES = {0x0300: "ssl:3.0", 0x0301: "tls:1.0", 0x0302: "tls:1.1", 0x0303: "tls:1.2", 0x0304: "tls:1.3"}
@@ -93,7 +96,8 @@ class _Reader:
 
 
 def _u16s(raw: bytes) -> list[int]:
-    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw) - 1, 2)]
+    n = len(raw) // 2
+    return list(struct.unpack(f">{n}H", raw[: 2 * n]))
 
 
 @dataclass
@@ -157,10 +161,17 @@ def parse_client_hello(body: bytes) -> ClientHello:
     r.vec(1)  # compression methods
     if r.left < 2:
         return hello
-    ext = _Reader(r.vec(2))
-    while ext.left >= 4:
-        kind, value = ext.u16(), ext.vec(2)
+    ext = r.vec(2)
+    pos, end = 0, len(ext)
+    while pos + 4 <= end:
+        kind, length = (ext[pos] << 8) | ext[pos + 1], (ext[pos + 2] << 8) | ext[pos + 3]
+        if pos + 4 + length > end:
+            raise MalformedPacket("TLS handshake field runs past the end of its message")
+        value = ext[pos + 4 : pos + 4 + length]
+        pos += 4 + length
         hello.extensions.append(kind)
+        if kind not in PARSED_EXTENSIONS:
+            continue
         v = _Reader(value)
         if kind == EXT_SNI and len(value) >= 5:
             v.u16()
