@@ -209,3 +209,16 @@ def test_own_catalog_directory_and_a_broken_one(tmp_path: Path) -> None:
     (rules / "broken.yaml").write_text("rules:\n  - {id: x, when: {attribute: model, equals: a}, then: {model: b}}\n")
     proc = run("analyze", str(SAMPLE), "--no-store", "--quiet", "--catalog", str(rules))
     assert proc.returncode == 2 and "broken.yaml" in proc.stderr and "'x'" in proc.stderr
+
+
+def test_one_device_in_detail(sample_db: Path) -> None:
+    proc = run("devices", "--db", str(sample_db), "--device", "icu-mon-01")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "Device mac:00:09:fb:4a:00:01" in text and "Patient monitor" in text
+    for row in ("dhcp-option-12", "catalog:oui-philips-patient-monitoring", "phi_cleartext"):
+        assert row in text, row
+    same = json.loads(run("devices", "--db", str(sample_db), "--device", "10.10.10.21", "-f", "json").stdout)
+    assert [d["id"] for d in same] == ["mac:00:09:fb:4a:00:01"]
+    missing = run("devices", "--db", str(sample_db), "--device", "no-such-device")
+    assert missing.returncode == 3 and "no device 'no-such-device'" in missing.stderr

@@ -9,10 +9,12 @@ import typer
 from wardwatch.cli.common import (
     DEFAULT_DB,
     DbOption,
+    Exit,
     ListFormat,
     MapFormat,
     OutputOption,
     console_for,
+    fail,
     open_store,
     output,
 )
@@ -20,20 +22,44 @@ from wardwatch.report.common import device_label
 from wardwatch.report.csv_out import write_captures_csv, write_devices_csv, write_edges_csv, write_flows_csv
 from wardwatch.report.graphml import write_graphml
 from wardwatch.report.json_doc import capture_doc, device_doc, edge_doc, flow_doc, write_json
-from wardwatch.report.table import captures_table, devices_table, edges_table, flows_table
+from wardwatch.report.table import captures_table, device_detail, devices_table, edges_table, flows_table
 
 FormatOption = Annotated[ListFormat, typer.Option("--format", "-f", envvar="WARDWATCH_FORMAT", help="Output format.")]
 
 
-def devices(db: DbOption = DEFAULT_DB, fmt: FormatOption = ListFormat.table, out: OutputOption = "-") -> None:
-    """List the device inventory."""
+def devices(
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = ListFormat.table,
+    out: OutputOption = "-",
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="One device (its id, a MAC, an IP address or a host name): its attributes and every piece "
+            "of evidence, with source, confidence, how often seen and the first packet.",
+        ),
+    ] = None,
+) -> None:
+    """List the device inventory (or show one device in detail)."""
     with open_store(db) as store:
         items = store.devices()
+    if device is not None:
+        wanted = device.lower()
+        items = [
+            d for d in items
+            if wanted == d.id or wanted in d.macs or wanted in d.ips or wanted in (h.lower() for h in d.hostnames)
+        ]  # fmt: skip
+        if not items:
+            raise fail(f"no device {device!r} in {db}", Exit.INPUT)
     with output(out) as fh:
         if fmt is ListFormat.json:
             write_json([device_doc(d) for d in items], fh)
         elif fmt is ListFormat.csv:
             write_devices_csv(items, fh)
+        elif device is not None:
+            console = console_for(fh)
+            for d in items:
+                console.print(device_detail(d))
         else:
             console_for(fh).print(devices_table(items))
 

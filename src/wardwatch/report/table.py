@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import Group
 from rich.table import Table
 
 from wardwatch.model.capture import CaptureInfo
@@ -33,6 +34,36 @@ def devices_table(devices: Sequence[Device]) -> Table:
             " ".join(d.hostnames), ", ".join(role), "; ".join(notes(d)), _t(d.last_ns),
         )  # fmt: skip
     return table
+
+
+def device_detail(d: Device) -> Group:
+    """One device: its chosen attributes, then every piece of evidence (most confident first within each
+    attribute) with source, confidence, how often it was seen and the first packet that showed it."""
+    summary = Table(title=f"Device {d.id}", show_header=False, box=None)
+    summary.add_column(style="bold")
+    summary.add_column(overflow="fold")
+    for key, value in (
+        ("MAC", " ".join(d.macs)),
+        ("IP addresses", " ".join(d.ips)),
+        ("VLAN", " ".join(map(str, d.vlans))),
+        ("vendor", d.vendor or ""),
+        ("model", d.model or ""),
+        ("type", type_label(d)),
+        ("firmware / OS", " / ".join(v for v in (d.firmware, d.os) if v)),
+        ("host names", " ".join(d.hostnames)),
+        ("roles", ", ".join(roles(d))),
+        ("notes", "; ".join(notes(d))),
+        ("seen", f"{_t(d.first_ns)} - {_t(d.last_ns)}"),
+    ):
+        if value:
+            summary.add_row(key, value)
+    table = Table(title="Evidence")
+    for col in ("attribute", "value", "source", "confidence", "seen", "first packet"):
+        table.add_column(col, justify="right" if col in ("confidence", "seen") else "left", overflow="fold")
+    for e in sorted(d.evidence, key=lambda e: (e.attribute, -e.confidence, e.value, e.source)):
+        packet = f"{e.packet.capture} #{e.packet.number}" if e.packet is not None else ""
+        table.add_row(e.attribute, e.value, e.source, f"{e.confidence:.2f}", str(e.count), packet)
+    return Group(summary, table)
 
 
 def flows_table(flows: Sequence[Flow]) -> Table:
