@@ -20,6 +20,7 @@ from wardwatch.dissect.dicom import DicomDissector, roles
 from wardwatch.dissect.hl7 import Hl7Dissector, mllp_frames
 from wardwatch.dissect.reassembly import HalfStream, TcpStream
 from wardwatch.engine import Engine
+from wardwatch.inventory.devices import InventoryBuilder
 from wardwatch.model.observation import CaptureId, Observation
 
 CLIENT, SERVER = b"\x0a\x00\x00\x05", b"\x0a\x00\x00\x09"
@@ -84,7 +85,23 @@ def test_hl7_repeats_are_parsed_once_and_still_counted() -> None:
     d = Hl7Dissector()
     msgs = ORU + ORU.replace(b"MSG1", b"MSG2").replace(b"20251128080000", b"20251128080500")
     obs = list(d.dissect_stream(stream(msgs)))
-    assert sum(o.value == "hl7-pid" for o in obs) == 2 and len(d._memo) == 1
+    assert sum(o.count for o in obs if o.value == "hl7-pid") == 2 and len(d._memo) == 1
+
+
+def test_a_link_repeating_one_message_says_each_fact_at_its_first_and_last_occurrence() -> None:
+    """Ten results on one link: every fact twice (first and last message, the second with the other nine), so the
+    evidence has the right count and both ends of its time span without ten observations a fact."""
+    ten = b"".join(ORU.replace(b"MSG1", b"MSG%d" % n) for n in range(10))
+    s = stream(ten)
+    starts = tuple((k * len(ORU), 100 + k, 1_000 + k) for k in range(10))
+    s = TcpStream(capture=s.capture, orig=HalfStream(mac=None, ip=CLIENT, port=40000, data=ten, starts=starts,
+                  vlan=None, packets=10), resp=None, claimed_by=("hl7",), peer=s.peer)  # fmt: skip
+    obs = [o for o in Hl7Dissector().dissect_stream(s) if o.attribute == "message"]
+    assert [(o.packet.number, o.ts_ns, o.count) for o in obs] == [(100, 1_000, 1), (109, 1_009, 9)]
+    builder = InventoryBuilder()
+    builder.add_observations(Hl7Dissector().dissect_stream(s))
+    (fact,) = [f for k, f in builder._facts.items() if k[2] == "phi_cleartext"]
+    assert (fact.span.count, fact.span.first_ns, fact.span.last_ns) == (10, 1_000, 1_009)
 
 
 @pytest.mark.parametrize(

@@ -185,6 +185,18 @@ class Hl7Dissector:
         self, stream: TcpStream, half: HalfStream, other: HalfStream | None, problems: list[str]
     ) -> Iterator[Observation]:
         receiver = other.ip if other is not None else stream.peer_ip
+        # the facts of this direction's messages: a link repeats them message after message, so each fact is said
+        # at its first and its last occurrence, with how often it occurred (evidence keeps first, last and count)
+        seen: dict[tuple[Attribute, str, float, bytes], list[int]] = {}  # -> [first offset, last offset, count]
+
+        def note(attribute: Attribute, value: str, confidence: float, subject: bytes, offset: int) -> None:
+            key = (attribute, value, confidence, subject)
+            found = seen.get(key)
+            if found is None:
+                seen[key] = [offset, offset, 1]
+            else:
+                found[1], found[2] = offset, found[2] + 1
+
         for offset, message, problem in mllp_frames(half.data):
             if message is None:
                 if not (half.truncated or half.gap) or "without its end" not in (problem or ""):
@@ -207,10 +219,14 @@ class Hl7Dissector:
                 problems.append(found)
                 continue
             for attribute, value, confidence, about_receiver in found:
-                subject = receiver if about_receiver else half.ip
-                yield observe_stream(stream, half, offset, attribute, value, confidence, SOURCE, subject=subject)
+                note(attribute, value, confidence, receiver if about_receiver else half.ip, offset)
             if phi:
-                yield observe_stream(stream, half, offset, Attribute.PHI_CLEARTEXT, "hl7-pid", 1.0, SOURCE)
+                note(Attribute.PHI_CLEARTEXT, "hl7-pid", 1.0, half.ip, offset)
+        for (attribute, value, confidence, subject), (first, last, count) in seen.items():
+            yield observe_stream(stream, half, first, attribute, value, confidence, SOURCE, subject=subject)
+            if count > 1:
+                yield observe_stream(stream, half, last, attribute, value, confidence, SOURCE, subject=subject,
+                                     count=count - 1)  # fmt: skip
         if half.counted:  # PID segments past the reassembled part (StreamSelector.count_after)
             yield observe_stream(stream, half, len(half.data), Attribute.PHI_CLEARTEXT, "hl7-pid", 1.0, SOURCE,
                                  count=half.counted)  # fmt: skip
