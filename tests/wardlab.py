@@ -32,6 +32,11 @@ def missing(*tools: str) -> str | None:
     for tool in ("ip", "tcpdump", *tools):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (scripts/bootstrap installs it with apt when run as root)"
+    probe = f"wwprobe{os.getpid() % 100000}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, timeout=30)
+    if made.returncode != 0:
+        return f"this machine does not let root create network namespaces: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=30)
     return None
 
 
