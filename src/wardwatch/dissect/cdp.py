@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from wardwatch.dissect.interface import MalformedPacket, Selector, observe
+from wardwatch.dissect.interface import Facts, MalformedPacket, Selector
 from wardwatch.dissect.wire import clean_text
 from wardwatch.model.addr import ip_str, is_group_mac, mac_str
 from wardwatch.model.observation import Attribute, Observation, PacketRef, SubjectKind
@@ -86,11 +86,8 @@ class CdpDissector:
             return []
         items, problem = cdp_tlvs(packet.payload)
         mac = mac_str(packet.src_mac)
-        out: list[Observation] = []
-
-        def add(attribute: Attribute, value: str, conf: float, source: str = SOURCE) -> None:
-            if value:
-                out.append(observe(packet, ref, SubjectKind.MAC, mac, attribute, value, conf, source))
+        out = Facts(packet, ref, SubjectKind.MAC, mac)
+        add = out.add
 
         for kind, value in items:
             if kind == TLV_DEVICE_ID:
@@ -102,7 +99,7 @@ class CdpDissector:
             elif kind == TLV_PLATFORM:
                 add(Attribute.MODEL, clean_text(value), 0.9, "cdp-platform")
             elif kind == TLV_PORT_ID:
-                add(Attribute.SWITCH_PORT, clean_text(value), 0.9)
+                add(Attribute.SWITCH_PORT, clean_text(value), 0.9, SOURCE)
             elif kind == TLV_ADDRESSES:
                 for ip in addresses(value):
                     add(Attribute.IP, ip, 0.6, "cdp-address")
@@ -110,7 +107,7 @@ class CdpDissector:
                 caps = int.from_bytes(value[:4], "big")
                 for bit, role in CAPABILITY_ROLES.items():
                     if caps & bit:
-                        add(Attribute.ROLE, role, 0.8)
+                        add(Attribute.ROLE, role, 0.8, SOURCE)
             elif kind == TLV_NATIVE_VLAN and len(value) >= 2:
                 add(Attribute.VLAN, str(int.from_bytes(value[:2], "big")), 0.7, "cdp-native-vlan")
         if problem is not None:

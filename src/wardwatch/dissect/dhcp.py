@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from wardwatch.dissect.interface import MalformedPacket, Selector, observe
+from wardwatch.dissect.interface import Facts, MalformedPacket, Selector
 from wardwatch.dissect.wire import clean_text, read_name
 from wardwatch.model.addr import ip_str, is_group_mac, is_null_mac, mac_str
 from wardwatch.model.observation import Attribute, Observation, PacketRef, SubjectKind
@@ -156,39 +156,36 @@ class DhcpDissector:
         if htype != 1 or hlen != 6 or is_group_mac(chaddr) or is_null_mac(chaddr):
             return []
         mac = mac_str(chaddr)
-        out: list[Observation] = []
+        out = Facts(packet, ref, SubjectKind.MAC, mac)
         msg_type = options.get(OPT_MESSAGE_TYPE, b"\x00")[0]
         hostname = options.get(OPT_HOSTNAME)
         if hostname:
             name = clean_text(hostname.rstrip(b"\x00"))
             if name:
-                out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.HOSTNAME, name, 0.9, "dhcp-option-12"))
+                out.add(Attribute.HOSTNAME, name, 0.9, "dhcp-option-12")
         if data[0] == BOOTREQUEST:  # what the client says of its own software
-            out += self._fingerprints(packet, ref, mac, options)
+            self._fingerprints(out, options)
         vendor_info = options.get(OPT_VENDOR_INFO)
         if vendor_info:
             text = text_or_hex(vendor_info)
-            out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.VENDOR_INFO, text, 0.6, "dhcp-option-43"))
+            out.add(Attribute.VENDOR_INFO, text, 0.6, "dhcp-option-43")
         fqdn = options.get(OPT_CLIENT_FQDN)
         if fqdn and len(fqdn) > 3:
             name2 = fqdn_name(fqdn[3:], fqdn[0] & FQDN_FLAG_E)
             if name2:
-                out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.HOSTNAME, name2, 0.9, "dhcp-option-81"))
+                out.add(Attribute.HOSTNAME, name2, 0.9, "dhcp-option-81")
         yiaddr = data[16:20]
         ciaddr = data[12:16]
         if msg_type == ACK and any(yiaddr):
-            out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.IP, ip_str(yiaddr), 0.95, "dhcp-ack"))
+            out.add(Attribute.IP, ip_str(yiaddr), 0.95, "dhcp-ack")
         if msg_type in (REQUEST, INFORM) and any(ciaddr):
-            out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.IP, ip_str(ciaddr), 0.9, "dhcp-ciaddr"))
+            out.add(Attribute.IP, ip_str(ciaddr), 0.9, "dhcp-ciaddr")
         return out
 
     @staticmethod
-    def _fingerprints(packet: Packet, ref: PacketRef, mac: str, options: dict[int, bytes]) -> list[Observation]:
-        out: list[Observation] = []
-
-        def add(attribute: Attribute, value: str, conf: float, source: str) -> None:
-            out.append(observe(packet, ref, SubjectKind.MAC, mac, attribute, value, conf, source))
-
+    def _fingerprints(out: Facts, options: dict[int, bytes]) -> None:
+        """What the client's own DHCP stack says of it: request order, classes, identifier."""
+        add = out.add
         prl = options.get(OPT_PARAM_LIST)
         if prl:
             add(Attribute.FINGERPRINT, "dhcp:" + ",".join(str(b) for b in prl[:64]), 0.9, "dhcp-option-55")
@@ -201,7 +198,6 @@ class DhcpDissector:
         if client_id and len(client_id) >= 2:
             text = duid_text(client_id[5:]) if client_id[0] == 0xFF and len(client_id) > 7 else client_id.hex(":")
             add(Attribute.CLIENT_ID, text, 0.8, "dhcp-option-61")  # type 255: IAID + DUID (RFC 4361)
-        return out
 
 
 def v6_options(data: bytes, pos: int) -> Iterator[tuple[int, bytes]]:
@@ -238,11 +234,9 @@ class Dhcpv6Dissector:
         if client is None or is_group_mac(client):
             return []
         mac = mac_str(client)
-        out: list[Observation] = []
+        out = Facts(packet, ref, SubjectKind.MAC, mac)
+        add = out.add
         client_msg = msg_type in V6_CLIENT_MESSAGES
-
-        def add(attribute: Attribute, value: str, conf: float, source: str) -> None:
-            out.append(observe(packet, ref, SubjectKind.MAC, mac, attribute, value, conf, source))
 
         for code, value in v6_options(data, 4):
             if not client_msg:
@@ -262,10 +256,10 @@ class Dhcpv6Dissector:
             if code == V6_OPT_CLIENT_FQDN and len(value) > 1:
                 name = fqdn_name(value[1:], 1)
                 if name:
-                    out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.HOSTNAME, name, 0.9, "dhcpv6-fqdn"))
+                    out.add(Attribute.HOSTNAME, name, 0.9, "dhcpv6-fqdn")
             elif code == V6_OPT_IA_NA and msg_type == V6_REPLY and len(value) >= 12:
                 for sub, subval in v6_options(value, 12):
                     if sub == V6_OPT_IAADDR and len(subval) >= 24:
                         addr = ip_str(subval[:16])
-                        out.append(observe(packet, ref, SubjectKind.MAC, mac, Attribute.IP, addr, 0.9, "dhcpv6-reply"))
+                        out.add(Attribute.IP, addr, 0.9, "dhcpv6-reply")
         return out

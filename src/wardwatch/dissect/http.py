@@ -14,7 +14,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from wardwatch.dissect.interface import MalformedPacket, PayloadTest, Selector, StreamSelector, observe, observe_stream
+from wardwatch.dissect.interface import (
+    Facts,
+    MalformedPacket,
+    PayloadTest,
+    Selector,
+    StreamSelector,
+    observe_stream,
+)
 from wardwatch.dissect.reassembly import HalfStream, TcpStream
 from wardwatch.dissect.wire import clean_text
 from wardwatch.model.addr import ip_str
@@ -122,11 +129,8 @@ class SsdpDissector:
             raise MalformedPacket("SSDP message without a complete head")
         start, headers, _ = head
         ip = ip_str(packet.src_ip)
-        out: list[Observation] = []
-
-        def add(attribute: Attribute, value: str, conf: float, source: str) -> None:
-            if value:
-                out.append(observe(packet, ref, SubjectKind.IP, ip, attribute, value, conf, source))
+        out = Facts(packet, ref, SubjectKind.IP, ip)
+        add = out.add
 
         searching = start.startswith("M-SEARCH")
         if searching:

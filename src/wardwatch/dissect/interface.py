@@ -196,6 +196,20 @@ def observe_stream(
     )
 
 
+class Facts(list[Observation]):
+    """The observations a dissector makes about one subject of one packet, collected as it finds them:
+    ``add(attribute, value, confidence, source)``; an empty value says nothing and is left out."""
+
+    def __init__(self, packet: Packet, ref: PacketRef, kind: SubjectKind, subject: str) -> None:
+        super().__init__()
+        self._about = (packet, ref, kind, subject)
+
+    def add(self, attribute: Attribute, value: str, confidence: float, source: str) -> None:
+        if value:
+            packet, ref, kind, subject = self._about
+            self.append(observe(packet, ref, kind, subject, attribute, value, confidence, source))
+
+
 def observe(
     packet: Packet,
     ref: PacketRef,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wardwatch.dissect.interface import MalformedPacket, Selector, observe
+from wardwatch.dissect.interface import Facts, MalformedPacket, Selector
 from wardwatch.dissect.wire import clean_text
 from wardwatch.model.addr import ip_str, is_group_mac, mac_str
 from wardwatch.model.observation import Attribute, Observation, PacketRef, SubjectKind
@@ -88,11 +88,8 @@ class LldpDissector:
             return []
         items, problem = tlvs(packet.payload)
         mac = mac_str(packet.src_mac)
-        out: list[Observation] = []
-
-        def add(attribute: Attribute, value: str, conf: float, source: str) -> None:
-            if value:
-                out.append(observe(packet, ref, SubjectKind.MAC, mac, attribute, value, conf, source))
+        out = Facts(packet, ref, SubjectKind.MAC, mac)
+        add = out.add
 
         chassis = port = port_desc = ""
         for kind, value in items:
