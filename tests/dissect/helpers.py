@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from wardwatch.engine import Engine
 from wardwatch.model import LinkType, Packet, PacketRef
 from wardwatch.model.observation import CaptureId
 
@@ -39,3 +42,12 @@ def udp_packet(
         dst_port=dport,
         payload=payload,
     )
+
+
+def evidence_by_address(paths: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
+    """(attribute, value) of every device's evidence after analysing ``paths``, by each of its IPs and MACs."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for d in Engine().analyze(list(paths)).analysis.devices:
+        for key in d.ips + d.macs:
+            out.setdefault(key, set()).update((e.attribute, e.value) for e in d.evidence)
+    return out

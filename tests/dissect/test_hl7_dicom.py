@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
 from tests.conftest import need_corpus_file
+from tests.dissect.helpers import evidence_by_address
 from wardwatch.dissect import MalformedPacket, StreamDissector
 from wardwatch.dissect.dicom import DicomDissector, roles
 from wardwatch.dissect.hl7 import Hl7Dissector, mllp_frames
@@ -243,21 +243,12 @@ def test_fuzzed_streams_never_raise_anything_else(data: st.DataObject) -> None:
         run(dissector, stream(bytes(raw[:cut]), resp))
 
 
-def evidence_by_ip(paths: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
-    result = Engine().analyze(list(paths))
-    out: dict[str, set[tuple[str, str]]] = {}
-    for d in result.analysis.devices:
-        for ip in d.ips or (d.id,):
-            out.setdefault(ip, set()).update((e.attribute, e.value) for e in d.evidence)
-    return out
-
-
 def test_corpus_medical_traffic_matches_its_ground_truth() -> None:
     """Every association of the real dcmtk/pynetdicom/python-hl7 exchange: AE titles, implementations,
     datasets; every HL7 sender with its application, facility and message type; PHI in clear flagged."""
     pcap = need_corpus_file("gmt--medical_traffic.pcap")
     truth = json.loads(pcap.with_name("gmt--medical_traffic.ground_truth.json").read_text())
-    seen = evidence_by_ip([str(pcap)])["127.0.0.1"]
+    seen = evidence_by_address([str(pcap)])["127.0.0.1"]
     for a in truth["dicom_associations"]:
         assert ("ae_title", a["calling_ae"]) in seen and ("ae_title", a["called_ae"]) in seen, a
         for side in ("rq", "ac"):
@@ -280,7 +271,7 @@ def test_corpus_medical_traffic_matches_its_ground_truth() -> None:
 
 def test_corpus_ndpi_hl7_on_a_non_default_port() -> None:
     pcap = need_corpus_file("ndpi--hl7.pcap")
-    seen = evidence_by_ip([str(pcap)])
+    seen = evidence_by_address([str(pcap)])
     assert {("application", "SENDING_APPLICATION"), ("facility", "SENDING_FACILITY"),
             ("message", "hl7:ADT^A01"), ("phi_cleartext", "hl7-pid")} <= seen["10.0.0.155"]  # fmt: skip
     assert {("application", "RECEIVING_APPLICATION"), ("role", "hl7-ack-sender")} <= seen["10.0.0.126"]

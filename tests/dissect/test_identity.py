@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import need_corpus_file
-from tests.dissect.helpers import MAC_A, REF, udp_packet
+from tests.dissect.helpers import MAC_A, REF, evidence_by_address, udp_packet
 from wardwatch.dissect import MalformedPacket, Registry
 from wardwatch.dissect.cdp import CdpDissector, software_version
 from wardwatch.dissect.http import HttpDissector, SsdpDissector
@@ -410,12 +410,7 @@ def test_smb1_only_client_is_flagged() -> None:
 
 
 def by_ip(names: list[str]) -> dict[str, set[tuple[str, str]]]:
-    result = Engine().analyze([str(need_corpus_file(n)) for n in names])
-    out: dict[str, set[tuple[str, str]]] = {}
-    for d in result.analysis.devices:
-        for key in d.ips + d.macs:
-            out.setdefault(key, set()).update((e.attribute, e.value) for e in d.evidence)
-    return out
+    return evidence_by_address(str(need_corpus_file(n)) for n in names)
 
 
 def test_corpus_link_layer_identities() -> None:
