@@ -35,9 +35,9 @@ from wardwatch.dissect import (
     TcpStream,
     default_registry,
 )
-from wardwatch.dissect.reassembly import ConnKey, conn_key
+from wardwatch.dissect.reassembly import ConnKey, conn_key, half_stream
 from wardwatch.errors import CaptureError, UnsupportedLinkTypeError
-from wardwatch.inventory import FlowTable, InventoryBuilder, MapEdges, Timeouts, preload_registry
+from wardwatch.inventory import FlowTable, InventoryBuilder, MapEdges, Timeouts, native, preload_registry
 from wardwatch.inventory.catalog import Catalog
 from wardwatch.inventory.catalog import builtin as builtin_catalog
 from wardwatch.inventory.streams import StreamHeads
@@ -615,7 +615,10 @@ class _Streams:
     connection is claimed by the first payload packet of either direction (index 0) that a stream dissector's
     ``StreamSelector`` claims, and from then on its payload packets (index below ``Registry.stream_limit``) are
     reassembled. ``offer_batch`` finds, over a decoded batch, the packets that can matter (first packets that
-    pass a claim test, packets of claimed connections) and offers those, in order: the same result.
+    pass a claim test, packets of claimed connections) and offers those, in order: the same result. With the C
+    accumulators built, ``offer_batch`` hands those rows to ``_accum.StreamTable``, which applies ``_offer``'s and
+    ``Reassembler``'s rules in C and hands back the connections that ended (``_feed``); the tests check all three
+    ways against each other.
     """
 
     def __init__(
@@ -649,6 +652,11 @@ class _Streams:
         self._limit_array: npt.NDArray[np.int32] | None = None
         self.truncated = 0
         self.first_truncated = 0
+        self._table: Any = None
+        """The C ``StreamTable`` doing ``_offer``'s work over whole batches (``offer_batch`` with the accumulators
+        built); an instance is offered either packets or batches, never both."""
+        self._claimers: dict[int, tuple[str, ...]] = {}
+        """A ``StreamTable`` claimers mask -> the dissectors' names."""
 
     def offer(self, pkt: Packet, index: int, claimers: Sequence[str] | None = None) -> bool:
         """One TCP packet and its stream-head index (-1: no payload, or past the head); True when it claimed
@@ -729,6 +737,7 @@ class _Streams:
         # packets per direction the claimers read
         claim_lim = np.zeros(len(first), dtype=np.int32)
         by_row: dict[int, tuple[str, ...]] = {}
+        names: list[tuple[str, BOOL]] = []
         if len(first):
             length = np.where(cols.slow[first], 0, cols.pay_end[first] - cols.pay_start[first])  # type: ignore[index]
             for k in np.flatnonzero(cols.slow[first]).tolist():
@@ -737,7 +746,6 @@ class _Streams:
                 t: cols.payload_test(first, t.offset, t.mask, t.value) & (length >= t.offset + t.width)
                 for t in self.tests
             }
-            names: list[tuple[str, BOOL]] = []
             for d in self.dissectors.values():
                 hit = np.zeros(len(first), dtype=bool)
                 for t in d.stream.claim:
@@ -750,6 +758,15 @@ class _Streams:
                 names.append((d.name, hit))
             for k in np.flatnonzero(claim_lim).tolist():
                 by_row[int(first[k])] = tuple(name for name, hit in names if hit[k])
+        if self._table is None and len(self.dissectors) <= 32 and native.c_accum is not None:
+            limits = self.reassembler.limits
+            self._table = native.c_accum.StreamTable(
+                [(d.stream.packets, d.stream.count_after) for d in self.dissectors.values()],
+                limits.stream_bytes, limits.segments, limits.total_bytes,
+            )  # fmt: skip
+        if self._table is not None and cols.pay_start is not None and cols.pay_end is not None:
+            self._feed(cols, stream, cand, first, names)
+            return
         claimers, claimer_lim = first[claim_lim > 0], claim_lim[claim_lim > 0]
         if not self.open and len(claimers) == 0:
             return
@@ -815,6 +832,63 @@ class _Streams:
                     self.open[key] = h
                     self._hash_array = None
 
+    def _feed(
+        self,
+        cols: Columns,
+        stream: npt.NDArray[np.int32],
+        cand: npt.NDArray[np.intp],
+        first: npt.NDArray[np.intp],
+        names: list[tuple[str, BOOL]],
+    ) -> None:
+        """``offer_batch`` with the C ``StreamTable``: every candidate row goes to it, in order."""
+        assert cols.pay_start is not None and cols.pay_end is not None
+        b = cols.batch
+        n = len(b)
+        claim = np.zeros(n, dtype=np.uint32)
+        for k, (_name, hit) in enumerate(names):
+            claim[first[hit]] |= np.uint32(1 << k)
+        pay_start = b.start + cols.pay_start
+        pay_end = b.start + cols.pay_end
+        in_extra = np.zeros(n, dtype=np.uint8)
+        extra = b""
+        slow = cand[cols.slow[cand]]
+        if len(slow):  # decoded by the reference decoder: their payload from their Packet
+            parts: list[bytes] = []
+            pos = 0
+            for i in slow.tolist():
+                payload = cols.packet(i).payload
+                pay_start[i], pay_end[i] = pos, pos + len(payload)
+                pos += len(payload)
+                parts.append(payload)
+            in_extra[slow] = 1
+            extra = b"".join(parts)
+        done = self._table.feed(
+            cand.astype(np.int64, copy=False), b.buf, extra, cols.ipver, cols.src_hi, cols.src_lo, cols.dst_hi,
+            cols.dst_lo, cols.sport, cols.dport, cols.tflags, cols.tseq, b.number, b.ts,
+            cols.has_smac.view(np.uint8), cols.smac, cols.vlan, stream, claim, pay_start, pay_end,
+            in_extra,
+        )  # fmt: skip
+        for conn in done:
+            self._run(self._stream_of(conn))
+
+    def _stream_of(self, conn: tuple[Any, ...]) -> TcpStream:
+        """A connection the C ``StreamTable`` handed back, as ``Reassembler`` delivers it."""
+        mask, closed, peer_ip, peer_port, halves = conn
+        claimed_by = self._claimers.get(mask)
+        if claimed_by is None:
+            names = list(self.dissectors)
+            claimed_by = self._claimers[mask] = tuple(names[k] for k in range(len(names)) if mask >> k & 1)
+        cap = self.reassembler.limits.stream_bytes
+        made = [half_stream(h[:8], h[8], h[9], cap) for h in halves]
+        return TcpStream(
+            capture=self.reassembler.capture,
+            orig=made[0],
+            resp=made[1] if len(made) > 1 else None,
+            claimed_by=claimed_by,
+            peer=(peer_ip, peer_port),
+            closed=closed,
+        )
+
     def _forget(self, key: ConnKey) -> None:
         self.key_limit.pop(key, None)
         self.tails.pop(key, None)
@@ -833,6 +907,10 @@ class _Streams:
             assert halves[0] is not None
             stream = dataclasses.replace(stream, orig=halves[0], resp=halves[1])
         self._forget(key)
+        self._run(stream)
+
+    def _run(self, stream: TcpStream) -> None:
+        """Hand a finished connection to the dissectors that claimed it."""
         first_frame = stream.orig.starts[0][1]
         for half in (stream.orig, stream.resp):
             if half is not None and half.truncated:
@@ -849,9 +927,14 @@ class _Streams:
 
     def finish(self) -> None:
         """The capture ended: dissect the connections still open, count what the caps cut."""
-        for stream in self.reassembler.finish():
-            self._dissect(stream)
         re = self.reassembler
+        refused = re.refused
+        if self._table is not None:
+            for conn in self._table.finish():
+                self._run(self._stream_of(conn))
+            refused += self._table.counters()[1]
+        for stream in re.finish():
+            self._dissect(stream)
         cap = re.limits.stream_bytes
         if self.truncated:
             self.skips.add_count(
@@ -860,10 +943,10 @@ class _Streams:
                 self.truncated,
                 self.first_truncated,
             )
-        if re.refused:
+        if refused:
             self.skips.add_count(
                 f"tcp reassembly: {re.limits.total_bytes} bytes buffered in all, segment refused (count: segments)",
-                re.refused,
+                refused,
                 0,
             )
 

@@ -23,8 +23,10 @@ make it hold more than these bounds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from wardwatch.model.observation import CaptureId
 
@@ -193,6 +195,25 @@ class _Half:
             retransmissions=retrans,
             inconsistent=inconsistent,
         )
+
+
+HalfHead = tuple[bytes | None, bytes, int, int | None, int, int, bool, int]
+"""(mac, ip, port, vlan, packets, retransmissions, truncated, counted) of a direction collected elsewhere."""
+
+
+def half_stream(head: HalfHead, data: bytes | None, layout: Sequence[tuple[Any, ...]], cap: int) -> HalfStream:
+    """A direction collected elsewhere (the fast path's ``StreamTable``) as ``Reassembler`` delivers it: ``data``
+    the segments that arrived in order laid end to end (cut at ``cap``) and ``layout`` its ``starts``; or ``data``
+    None and ``layout`` the kept segments ``(offset, bytes, frame, ts)`` in arrival order, laid out here."""
+    mac, ip, port, vlan, packets, retransmissions, truncated, counted = head
+    if data is None:
+        segments = cast(list[tuple[int, bytes, int, int]], list(layout))
+        half = _Half(mac=mac, ip=ip, port=port, vlan=vlan, base=0, segments=segments, packets=packets,
+                     retransmissions=retransmissions, truncated=truncated)  # fmt: skip
+        done = half.assemble(cap)
+        return dataclasses.replace(done, counted=counted) if counted else done
+    starts = cast(tuple[tuple[int, int, int], ...], layout) or ((0, 0, 0),)
+    return HalfStream(mac, ip, port, data, starts, vlan, packets, False, truncated, retransmissions, 0, counted)
 
 
 @dataclass(slots=True)

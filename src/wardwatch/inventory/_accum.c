@@ -6,7 +6,7 @@
  * MAC+VLAN, IPs, MAC->IP source pairs, MAC<-IP destination pairs). Both are hash-table updates in packet
  * order; numpy can only do them with sorts and group-bys (see vflows.py and grouping.py, which stay as the
  * fallback and give identical results: the tests run both). This module only does integer arithmetic on
- * columns that were already decoded and bounds-checked; it never reads packet bytes.
+ * columns that were already decoded and bounds-checked (StreamTable, below, also copies payload slices).
  *
  * FlowAcc follows FlowTable's rules exactly (flows.py): canonical key (protocol, smaller endpoint, larger
  * endpoint), initiator from SYN / SYN-ACK / first packet, a new flow on a pure SYN after FIN/RST or with a new
@@ -17,6 +17,10 @@
  *
  * StreamHeads follows streams.StreamHeads: which TCP packets are among the first payload packets of each
  * direction of their connection (the ones dissectors of content-recognised protocols want).
+ *
+ * StreamTable follows engine._Streams (with dissect.reassembly.Reassembler): the TCP connections the stream
+ * dissectors claimed, their first payload packets within the caps, handed back when they end. It is the one
+ * part that copies packet bytes (payload slices, bounds-checked against the buffer they come from).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -949,12 +953,668 @@ static PyTypeObject StreamHeadsType = {
     .tp_as_sequence = &streamheads_seq,
 };
 
+/* ------------------------------------------------------------------------------------------------------- */
+/* StreamTable                                                                                                */
+
+/*
+ * engine._Streams' rules over a batch (what _Streams._offer and dissect.reassembly.Reassembler do one packet at a
+ * time): which TCP connections the stream dissectors claimed, the first payload packets of each direction of a
+ * claimed connection kept within the caps, the claimer's pattern counted past them, and each connection handed
+ * back when it ends (FIN, RST, a pure SYN, both directions at their byte cap, the end of the capture). Laying
+ * out segments that arrived in order is done here; any other arrival (reordered, overlapping, with a hole) is
+ * handed back segment by segment for dissect.reassembly to lay out. This is the one C helper that reads packet
+ * bytes: it copies payload slices whose bounds it checks against the buffer they come from, and searches them
+ * for the pattern; it interprets nothing.
+ */
+
+#define ST_MAX_DISSECTORS 32
+#define ST_LOOKBACK 8 /* Reassembler._store: a plain retransmission is looked for among the last 8 segments */
+
+typedef struct {
+    int64_t off, number, ts;
+    Py_ssize_t len, pos; /* bytes, and where they start in StHalf.data */
+} StSeg;
+
+typedef struct {
+    uint64_t hi, lo;
+    int64_t port;
+    int has_mac;
+    uint64_t mac;
+    int32_t vlan;
+    int64_t base; /* sequence number of offset 0 */
+    StSeg *segs;
+    Py_ssize_t nseg, capseg;
+    char *data; /* the kept segments' bytes, in arrival order */
+    Py_ssize_t dlen, dcap;
+    int64_t bytes, packets, retrans;
+    int truncated;
+} StHalf;
+
+typedef struct {
+    int used;
+    uint64_t hi, lo;
+    int64_t port;
+    int64_t next, count; /* _TailCounts: next sequence number, occurrences */
+    Py_ssize_t nlast;    /* the last bytes (a pattern's beginning) */
+    unsigned char *last;
+} StTail;
+
+typedef struct {
+    Py_ssize_t live; /* index in StreamTable.live */
+    int64_t entry;   /* index in StreamTable.keys */
+    uint32_t mask;   /* the claimers (bit k: dissector k) */
+    int64_t limit;   /* payload packets per direction the claimers read */
+    int pattern;     /* the dissector whose pattern is counted past them, -1 for none */
+    int closed, nhalves, ver;
+    int64_t opened; /* order of the first segment, -1 before */
+    uint64_t peer_hi, peer_lo;
+    int64_t peer_port;
+    StHalf h[2];
+    StTail t[2];
+} StConn;
+
+typedef struct {
+    PyObject_HEAD
+    Table keys; /* canonical connection key -> StConn* (0: not claimed) */
+    StConn **live;
+    Py_ssize_t nlive, caplive;
+    int ndis;
+    int64_t packets[ST_MAX_DISSECTORS];
+    PyObject *patterns[ST_MAX_DISSECTORS]; /* bytes, empty for none */
+    int64_t limit, stream_bytes, segments, total_bytes, buffered, refused, cut, opened;
+    unsigned char *scratch;
+    Py_ssize_t nscratch;
+} StreamTableObject;
+
+static void st_conn_free(StConn *c) {
+    for (int k = 0; k < 2; k++) {
+        PyMem_Free(c->h[k].segs);
+        PyMem_Free(c->h[k].data);
+        PyMem_Free(c->t[k].last);
+    }
+    PyMem_Free(c);
+}
+
+static void st_clear(StreamTableObject *self) {
+    for (Py_ssize_t i = 0; i < self->nlive; i++)
+        st_conn_free(self->live[i]);
+    PyMem_Free(self->live);
+    self->live = NULL;
+    self->nlive = self->caplive = 0;
+    table_free(&self->keys);
+    for (int k = 0; k < ST_MAX_DISSECTORS; k++)
+        Py_CLEAR(self->patterns[k]);
+    PyMem_Free(self->scratch);
+    self->scratch = NULL;
+    self->nscratch = 0;
+}
+
+static void streamtable_dealloc(StreamTableObject *self) {
+    st_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* StreamTable(dissectors: sequence of (packets, pattern bytes), stream_bytes, segments, total_bytes) */
+static int streamtable_init(StreamTableObject *self, PyObject *args, PyObject *kw) {
+    PyObject *dis;
+    long long sb, segs, total;
+    if (!PyArg_ParseTuple(args, "OLLL", &dis, &sb, &segs, &total))
+        return -1;
+    st_clear(self);
+    PyObject *seq = PySequence_Fast(dis, "dissectors: a sequence of (packets, pattern)");
+    if (!seq)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > ST_MAX_DISSECTORS || sb < 1 || segs < 1 || total < 1) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "1 to 32 dissectors and positive limits");
+        return -1;
+    }
+    self->ndis = (int)n;
+    self->limit = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        long long packets;
+        PyObject *pattern;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "LS", &packets, &pattern)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (packets < 1) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "a dissector reads at least one packet");
+            return -1;
+        }
+        self->packets[k] = packets;
+        Py_INCREF(pattern);
+        self->patterns[k] = pattern;
+        if (packets > self->limit)
+            self->limit = packets;
+    }
+    Py_DECREF(seq);
+    self->stream_bytes = sb;
+    self->segments = segs;
+    self->total_bytes = total;
+    self->buffered = self->refused = self->cut = self->opened = 0;
+    return table_init(&self->keys, 5, 1);
+}
+
+static inline int64_t st_rel(int64_t seq, int64_t base) {
+    int64_t d = (int64_t)(((uint64_t)seq - (uint64_t)base) & 0xFFFFFFFFULL);
+    return d >= (1LL << 31) ? d - (1LL << 32) : d;
+}
+
+static PyObject *st_ip(int ver, uint64_t hi, uint64_t lo) {
+    unsigned char b[16];
+    if (ver == 6) {
+        for (int i = 0; i < 8; i++) {
+            b[i] = (unsigned char)(hi >> (56 - 8 * i));
+            b[8 + i] = (unsigned char)(lo >> (56 - 8 * i));
+        }
+        return PyBytes_FromStringAndSize((const char *)b, 16);
+    }
+    for (int i = 0; i < 4; i++)
+        b[i] = (unsigned char)(lo >> (24 - 8 * i));
+    return PyBytes_FromStringAndSize((const char *)b, 4);
+}
+
+/* Remove c from the table (its key can be claimed again) and from the live list; c itself stays allocated. */
+static void st_unlink(StreamTableObject *self, StConn *c) {
+    self->keys.vals[c->entry] = 0;
+    Py_ssize_t i = c->live, last = self->nlive - 1;
+    if (i != last) {
+        self->live[i] = self->live[last];
+        self->live[i]->live = i;
+    }
+    self->nlive--;
+}
+
+/* (mac, ip, port, vlan, packets, retransmissions, truncated, counted, data, starts) of a contiguous half, or
+ * (..., None, [(offset, bytes, frame, ts), ...]) for Reassembler's general layout. */
+static PyObject *st_half(StreamTableObject *self, StConn *c, StHalf *h) {
+    int64_t counted = 0;
+    if (c->pattern >= 0)
+        for (int k = 0; k < 2; k++)
+            if (c->t[k].used && c->t[k].hi == h->hi && c->t[k].lo == h->lo && c->t[k].port == h->port) {
+                counted = c->t[k].count;
+                break;
+            }
+    int contiguous = h->nseg > 0;
+    for (Py_ssize_t i = 0; contiguous && i + 1 < h->nseg; i++)
+        contiguous = h->segs[i + 1].off == h->segs[i].off + (int64_t)h->segs[i].len;
+    PyObject *data = NULL, *layout = NULL;
+    if (contiguous || h->nseg == 0) {
+        Py_ssize_t len = h->dlen < self->stream_bytes ? h->dlen : (Py_ssize_t)self->stream_bytes;
+        data = PyBytes_FromStringAndSize(h->data ? h->data : "", len);
+        Py_ssize_t nstart = 0;
+        int64_t origin = h->nseg ? h->segs[0].off : 0;
+        for (Py_ssize_t i = 0; i < h->nseg; i++)
+            nstart += h->segs[i].off - origin < len;
+        layout = PyTuple_New(nstart);
+        if (!data || !layout)
+            goto fail;
+        Py_ssize_t j = 0;
+        for (Py_ssize_t i = 0; i < h->nseg; i++) {
+            StSeg *s = &h->segs[i];
+            if (s->off - origin >= len)
+                continue;
+            PyObject *t = Py_BuildValue("(LLL)", (long long)(s->off - origin), (long long)s->number, (long long)s->ts);
+            if (!t)
+                goto fail;
+            PyTuple_SET_ITEM(layout, j++, t);
+        }
+    } else {
+        data = Py_None;
+        Py_INCREF(data);
+        layout = PyList_New(h->nseg);
+        if (!layout)
+            goto fail;
+        for (Py_ssize_t i = 0; i < h->nseg; i++) {
+            StSeg *s = &h->segs[i];
+            PyObject *t = Py_BuildValue("(Ly#LL)", (long long)s->off, h->data + s->pos, s->len, (long long)s->number,
+                                        (long long)s->ts);
+            if (!t)
+                goto fail;
+            PyList_SET_ITEM(layout, i, t);
+        }
+    }
+    PyObject *mac;
+    if (h->has_mac) {
+        unsigned char m[6];
+        for (int i = 0; i < 6; i++)
+            m[i] = (unsigned char)(h->mac >> (40 - 8 * i));
+        mac = PyBytes_FromStringAndSize((const char *)m, 6);
+    } else {
+        mac = Py_None;
+        Py_INCREF(mac);
+    }
+    PyObject *vlan = h->vlan >= 0 ? PyLong_FromLong(h->vlan) : (Py_INCREF(Py_None), Py_None);
+    PyObject *ip = st_ip(c->ver, h->hi, h->lo);
+    if (!mac || !vlan || !ip) {
+        Py_XDECREF(mac);
+        Py_XDECREF(vlan);
+        Py_XDECREF(ip);
+        goto fail;
+    }
+    return Py_BuildValue("(NNLNLLOLNN)", mac, ip, (long long)h->port, vlan, (long long)h->packets,
+                         (long long)h->retrans, h->truncated ? Py_True : Py_False, (long long)counted, data, layout);
+fail:
+    Py_XDECREF(data);
+    Py_XDECREF(layout);
+    return NULL;
+}
+
+/* The connection as (claimers mask, closed, peer ip, peer port, halves) appended to out; c is unlinked and freed
+ * either way. */
+static int st_finish(StreamTableObject *self, StConn *c, PyObject *out) {
+    st_unlink(self, c);
+    for (int k = 0; k < c->nhalves; k++)
+        self->buffered -= c->h[k].bytes;
+    int rc = -1;
+    PyObject *halves = PyTuple_New(c->nhalves);
+    if (halves) {
+        int ok = 1;
+        for (int k = 0; k < c->nhalves && ok; k++) {
+            PyObject *h = st_half(self, c, &c->h[k]);
+            if (h)
+                PyTuple_SET_ITEM(halves, k, h);
+            else
+                ok = 0;
+        }
+        PyObject *peer = ok ? st_ip(c->ver, c->peer_hi, c->peer_lo) : NULL;
+        PyObject *conn = peer ? Py_BuildValue("(kONLN)", (unsigned long)c->mask, c->closed ? Py_True : Py_False, peer,
+                                              (long long)c->peer_port, halves)
+                              : NULL;
+        if (conn) {
+            halves = NULL;
+            rc = PyList_Append(out, conn);
+            Py_DECREF(conn);
+        } else {
+            Py_XDECREF(peer);
+        }
+        Py_XDECREF(halves);
+    }
+    st_conn_free(c);
+    return rc;
+}
+
+/* A FIN, RST or pure SYN of a claimed connection (Reassembler.close): handed back if it sent data, else forgotten. */
+static int st_end(StreamTableObject *self, StConn *c, PyObject *out) {
+    if (c->nhalves == 0) {
+        st_unlink(self, c);
+        st_conn_free(c);
+        return 0;
+    }
+    c->closed = 1;
+    return st_finish(self, c, out);
+}
+
+static int st_grow(void **p, Py_ssize_t *cap, Py_ssize_t need, size_t item) {
+    if (need <= *cap)
+        return 0;
+    Py_ssize_t n = *cap ? *cap : 8;
+    while (n < need)
+        n *= 2;
+    void *q = PyMem_Realloc(*p, item * (size_t)n);
+    if (!q) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* Reassembler._store */
+static int st_store(StreamTableObject *self, StHalf *h, int64_t seq, const char *p, Py_ssize_t n, int64_t number,
+                    int64_t ts) {
+    int64_t off = st_rel(seq, h->base), sb = self->stream_bytes;
+    if (off >= sb || off + n <= -sb) {
+        h->truncated = h->truncated || off >= sb;
+        self->cut++;
+        return 0;
+    }
+    if (h->nseg >= self->segments) {
+        h->truncated = 1;
+        self->cut++;
+        return 0;
+    }
+    if (off + n > sb) {
+        n = (Py_ssize_t)(sb - off);
+        h->truncated = 1;
+    }
+    if (self->buffered + n > self->total_bytes) {
+        self->refused++;
+        h->truncated = 1;
+        return 0;
+    }
+    for (Py_ssize_t i = h->nseg > ST_LOOKBACK ? h->nseg - ST_LOOKBACK : 0; i < h->nseg; i++)
+        if (h->segs[i].off == off && h->segs[i].len == n && memcmp(h->data + h->segs[i].pos, p, (size_t)n) == 0) {
+            h->retrans++;
+            return 0;
+        }
+    if (st_grow((void **)&h->segs, &h->capseg, h->nseg + 1, sizeof(StSeg)) < 0 ||
+        st_grow((void **)&h->data, &h->dcap, h->dlen + n, 1) < 0)
+        return -1;
+    memcpy(h->data + h->dlen, p, (size_t)n);
+    h->segs[h->nseg++] = (StSeg){.off = off, .number = number, .ts = ts, .len = n, .pos = h->dlen};
+    h->dlen += n;
+    h->bytes += n;
+    self->buffered += n;
+    return 0;
+}
+
+/* _TailCounts.see */
+static int st_tail(StreamTableObject *self, StConn *c, uint64_t hi, uint64_t lo, int64_t port, int64_t seq,
+                   const char *p, Py_ssize_t n) {
+    PyObject *pattern = self->patterns[c->pattern];
+    const char *pat = PyBytes_AS_STRING(pattern);
+    Py_ssize_t m = PyBytes_GET_SIZE(pattern), keep = m - 1;
+    StTail *t = NULL;
+    for (int k = 0; k < 2 && !t; k++)
+        if (c->t[k].used && c->t[k].hi == hi && c->t[k].lo == lo && c->t[k].port == port)
+            t = &c->t[k];
+    for (int k = 0; k < 2 && !t; k++)
+        if (!c->t[k].used) {
+            t = &c->t[k];
+            t->used = 1;
+            t->hi = hi;
+            t->lo = lo;
+            t->port = port;
+            t->next = seq;
+            t->count = t->nlast = 0;
+            if (keep > 0 && !(t->last = PyMem_Malloc((size_t)keep))) {
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+    if (!t)
+        return 0; /* a third endpoint cannot happen: the key names both */
+    int64_t rel = st_rel(seq, t->next);
+    if (rel < 0) {
+        if (-rel >= n)
+            return 0;
+        p += -rel;
+        n -= (Py_ssize_t)-rel;
+        seq = (int64_t)(((uint64_t)seq - (uint64_t)rel) & 0xFFFFFFFFULL);
+        rel = 0;
+    }
+    Py_ssize_t prefix = rel == 0 ? t->nlast : 0, len = prefix + n;
+    if (len > self->nscratch) {
+        unsigned char *s = PyMem_Realloc(self->scratch, (size_t)len);
+        if (!s) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->scratch = s;
+        self->nscratch = len;
+    }
+    unsigned char *text = self->scratch;
+    if (prefix)
+        memcpy(text, t->last, (size_t)prefix);
+    memcpy(text + prefix, p, (size_t)n);
+    for (Py_ssize_t i = 0; i + m <= len;) { /* bytes.count: non-overlapping, from the left */
+        if (memcmp(text + i, pat, (size_t)m) == 0) {
+            t->count++;
+            i += m;
+        } else {
+            i++;
+        }
+    }
+    if (keep > 0) {
+        Py_ssize_t k = len < keep ? len : keep;
+        memmove(t->last, text + len - k, (size_t)k);
+        t->nlast = k;
+    } else {
+        t->nlast = 0;
+    }
+    t->next = (int64_t)(((uint64_t)seq + (uint64_t)n) & 0xFFFFFFFFULL);
+    return 0;
+}
+
+#define ST_NCOLS 20
+
+/*
+ * feed(rows i64, buf, extra, ipver u8, src_hi, src_lo, dst_hi, dst_lo u64, sport, dport i32, tflags u8, tseq i64,
+ *      number i64, ts i64, has_smac u8, smac u64, vlan i32, index i32, claim u32, pay_start i64, pay_end i64,
+ *      in_extra u8) -> the connections that ended, in order (see st_finish). rows: the TCP rows that may matter,
+ *      in order; index: the stream-head index; claim: the dissectors whose claim test a first payload packet
+ *      passes; the payload of a row is buf[pay_start:pay_end], or extra[...] where in_extra.
+ */
+static PyObject *streamtable_feed(StreamTableObject *self, PyObject *args) {
+    PyObject *o[ST_NCOLS], *bufobj, *extraobj;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOO", &o[0], &bufobj, &extraobj, &o[1], &o[2], &o[3], &o[4], &o[5],
+                          &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &o[14], &o[15], &o[16], &o[17],
+                          &o[18], &o[19]))
+        return NULL;
+    if (self->ndis == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "StreamTable not initialised");
+        return NULL;
+    }
+    static const char *names[ST_NCOLS] = {"rows",  "ipver",  "src_hi",   "src_lo", "dst_hi", "dst_lo",
+                                          "sport", "dport",  "tflags",   "tseq",   "number", "ts",
+                                          "has_smac", "smac", "vlan",    "index",  "claim",  "pay_start",
+                                          "pay_end",  "in_extra"};
+    static const Py_ssize_t sizes[ST_NCOLS] = {8, 1, 8, 8, 8, 8, 4, 4, 1, 8, 8, 8, 1, 8, 4, 4, 4, 8, 8, 1};
+    Col c[ST_NCOLS];
+    memset(c, 0, sizeof(c));
+    Py_buffer buf, extra;
+    int have_buf = 0, have_extra = 0;
+    PyObject *out = NULL;
+    Py_ssize_t n = -1;
+    for (int i = 0; i < ST_NCOLS; i++) {
+        if (col_get(o[i], &c[i], sizes[i], 0, names[i]) < 0)
+            goto done;
+        Py_ssize_t len = c[i].view.len / sizes[i];
+        if (i >= 1 && (n < 0 || len < n))
+            n = len;
+    }
+    if (PyObject_GetBuffer(bufobj, &buf, PyBUF_SIMPLE) < 0)
+        goto done;
+    have_buf = 1;
+    if (PyObject_GetBuffer(extraobj, &extra, PyBUF_SIMPLE) < 0)
+        goto done;
+    have_extra = 1;
+    const int64_t *rows = c[0].view.buf;
+    Py_ssize_t nrows = c[0].view.len / 8;
+    const uint8_t *ipver = c[1].view.buf, *tflags = c[8].view.buf, *has_smac = c[12].view.buf, *in_extra = c[19].view.buf;
+    const uint64_t *s_hi = c[2].view.buf, *s_lo = c[3].view.buf, *d_hi = c[4].view.buf, *d_lo = c[5].view.buf,
+                   *smac = c[13].view.buf;
+    const int32_t *sport = c[6].view.buf, *dport = c[7].view.buf, *vlan = c[14].view.buf, *index = c[15].view.buf;
+    const uint32_t *claim = c[16].view.buf;
+    const int64_t *tseq = c[9].view.buf, *number = c[10].view.buf, *ts = c[11].view.buf, *pstart = c[17].view.buf,
+                  *pend = c[18].view.buf;
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        Py_ssize_t i = rows[r];
+        Py_ssize_t size = i >= 0 && i < n && in_extra[i] ? extra.len : buf.len;
+        if (i < 0 || i >= n || pstart[i] < 0 || pend[i] < pstart[i] || pend[i] > size) {
+            PyErr_SetString(PyExc_IndexError, "feed: a row or its payload slice out of range");
+            goto done;
+        }
+    }
+    out = PyList_New(0);
+    if (!out)
+        goto done;
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        Py_ssize_t i = rows[r];
+        if (sport[i] < 0 || dport[i] < 0)
+            continue;
+        int ver = ipver[i];
+        uint64_t sp = (uint16_t)sport[i], dp = (uint16_t)dport[i];
+        int src_first = s_hi[i] < d_hi[i] || (s_hi[i] == d_hi[i] && (s_lo[i] < d_lo[i] || (s_lo[i] == d_lo[i] && sp <= dp)));
+        uint64_t key[5];
+        if (src_first) {
+            key[0] = (uint64_t)ver | sp << 8 | dp << 24;
+            key[1] = s_hi[i], key[2] = s_lo[i], key[3] = d_hi[i], key[4] = d_lo[i];
+        } else {
+            key[0] = (uint64_t)ver | dp << 8 | sp << 24;
+            key[1] = d_hi[i], key[2] = d_lo[i], key[3] = s_hi[i], key[4] = s_lo[i];
+        }
+        Py_ssize_t e = table_get(&self->keys, key);
+        StConn *conn = e >= 0 ? (StConn *)(intptr_t)self->keys.vals[e] : NULL;
+        uint8_t fl = tflags[i];
+        int64_t idx = index[i], seq = tseq[i] < 0 ? 0 : tseq[i];
+        const char *pay = (const char *)(in_extra[i] ? extra.buf : buf.buf) + pstart[i];
+        Py_ssize_t plen = (Py_ssize_t)(pend[i] - pstart[i]);
+        if ((fl & 0x12) == SYN && conn) {
+            if (st_end(self, conn, out) < 0)
+                goto fail;
+            conn = NULL;
+        }
+        if (idx >= 0 && idx < self->limit) {
+            if (idx == 0 && !conn && claim[i]) {
+                uint32_t mask = claim[i] & (self->ndis >= 32 ? 0xFFFFFFFFu : ((1u << self->ndis) - 1));
+                if (mask) {
+                    int created;
+                    if (e < 0 && (e = table_find(&self->keys, key, &created)) < 0)
+                        goto fail;
+                    if (st_grow((void **)&self->live, &self->caplive, self->nlive + 1, sizeof(StConn *)) < 0)
+                        goto fail;
+                    conn = PyMem_Calloc(1, sizeof(StConn));
+                    if (!conn) {
+                        PyErr_NoMemory();
+                        goto fail;
+                    }
+                    conn->entry = e;
+                    conn->live = self->nlive;
+                    conn->mask = mask;
+                    conn->pattern = -1;
+                    conn->opened = -1;
+                    conn->ver = ver;
+                    for (int k = 0; k < self->ndis; k++)
+                        if (mask >> k & 1) {
+                            if (self->packets[k] > conn->limit)
+                                conn->limit = self->packets[k];
+                            if (conn->pattern < 0 && PyBytes_GET_SIZE(self->patterns[k]) > 0)
+                                conn->pattern = k;
+                        }
+                    self->live[self->nlive++] = conn;
+                    self->keys.vals[e] = (int64_t)(intptr_t)conn;
+                }
+            }
+            if (conn && idx < conn->limit) { /* Reassembler.add */
+                StHalf *h = NULL;
+                for (int k = 0; k < conn->nhalves && !h; k++)
+                    if (conn->h[k].hi == s_hi[i] && conn->h[k].lo == s_lo[i] && conn->h[k].port == (int64_t)sp)
+                        h = &conn->h[k];
+                if (!h) {
+                    if (conn->nhalves == 2)
+                        continue; /* cannot happen: the key names both endpoints */
+                    if (conn->nhalves == 0) {
+                        conn->opened = self->opened++;
+                        conn->peer_hi = d_hi[i];
+                        conn->peer_lo = d_lo[i];
+                        conn->peer_port = (int64_t)dp;
+                    }
+                    h = &conn->h[conn->nhalves++];
+                    h->hi = s_hi[i];
+                    h->lo = s_lo[i];
+                    h->port = (int64_t)sp;
+                    h->has_mac = has_smac[i] != 0;
+                    h->mac = smac[i];
+                    h->vlan = vlan[i];
+                    h->base = seq;
+                }
+                h->packets++;
+                if (plen > 0 && st_store(self, h, seq, pay, plen, number[i], ts[i]) < 0)
+                    goto fail;
+                if (fl & (FIN | RST)) {
+                    conn->closed = 1;
+                    if (st_finish(self, conn, out) < 0)
+                        goto fail;
+                } else if (conn->nhalves == 2 && conn->h[0].truncated && conn->h[1].truncated) {
+                    if (st_finish(self, conn, out) < 0)
+                        goto fail;
+                }
+                continue;
+            }
+        }
+        if (plen > 0 && conn && conn->pattern >= 0 && st_tail(self, conn, s_hi[i], s_lo[i], (int64_t)sp, seq, pay, plen) < 0)
+            goto fail;
+        if ((fl & (FIN | RST)) && conn && st_end(self, conn, out) < 0)
+            goto fail;
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    cols_release(c, ST_NCOLS);
+    if (have_buf)
+        PyBuffer_Release(&buf);
+    if (have_extra)
+        PyBuffer_Release(&extra);
+    return out;
+}
+
+static int st_opened_order(const void *a, const void *b) {
+    int64_t x = (*(StConn *const *)a)->opened, y = (*(StConn *const *)b)->opened;
+    return (x > y) - (x < y);
+}
+
+/* finish() -> the connections still open that sent data, in the order they opened (the capture ended). */
+static PyObject *streamtable_finish(StreamTableObject *self, PyObject *unused) {
+    PyObject *out = PyList_New(0);
+    if (!out)
+        return NULL;
+    Py_ssize_t n = self->nlive;
+    StConn **open = PyMem_Malloc(sizeof(StConn *) * (size_t)(n ? n : 1));
+    if (!open) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (self->live[i]->opened >= 0)
+            open[m++] = self->live[i];
+    qsort(open, (size_t)m, sizeof(StConn *), st_opened_order);
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (failed) { /* still free it */
+            st_unlink(self, open[i]);
+            st_conn_free(open[i]);
+        } else if (st_finish(self, open[i], out) < 0) {
+            failed = 1;
+        }
+    }
+    PyMem_Free(open);
+    if (failed)
+        Py_CLEAR(out);
+    return out;
+}
+
+static PyObject *streamtable_counters(StreamTableObject *self, PyObject *unused) {
+    return Py_BuildValue("(LLL)", (long long)self->buffered, (long long)self->refused, (long long)self->cut);
+}
+
+static Py_ssize_t streamtable_len(StreamTableObject *self) { return self->nlive; }
+
+static PyMethodDef streamtable_methods[] = {
+    {"feed", (PyCFunction)streamtable_feed, METH_VARARGS, "Offer a batch's TCP rows; the connections that ended."},
+    {"finish", (PyCFunction)streamtable_finish, METH_NOARGS, "The connections still open that sent data."},
+    {"counters", (PyCFunction)streamtable_counters, METH_NOARGS, "(bytes buffered, segments refused, segments cut)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods streamtable_seq = {.sq_length = (lenfunc)streamtable_len};
+
+static PyTypeObject StreamTableType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "wardwatch.inventory._accum.StreamTable",
+    .tp_basicsize = sizeof(StreamTableObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "StreamTable(dissectors, stream_bytes, segments, total_bytes): the claimed TCP connections.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)streamtable_init,
+    .tp_dealloc = (destructor)streamtable_dealloc,
+    .tp_methods = streamtable_methods,
+    .tp_as_sequence = &streamtable_seq,
+};
+
 static struct PyModuleDef moduledef = {
     PyModuleDef_HEAD_INIT, "_accum", "Per-packet flow and sighting accumulators (see _accum.c).", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__accum(void) {
-    if (PyType_Ready(&FlowAccType) < 0 || PyType_Ready(&SightingsType) < 0 || PyType_Ready(&StreamHeadsType) < 0)
+    if (PyType_Ready(&FlowAccType) < 0 || PyType_Ready(&SightingsType) < 0 || PyType_Ready(&StreamHeadsType) < 0 ||
+        PyType_Ready(&StreamTableType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (!m)
@@ -962,9 +1622,11 @@ PyMODINIT_FUNC PyInit__accum(void) {
     Py_INCREF(&FlowAccType);
     Py_INCREF(&SightingsType);
     Py_INCREF(&StreamHeadsType);
+    Py_INCREF(&StreamTableType);
     if (PyModule_AddObject(m, "FlowAcc", (PyObject *)&FlowAccType) < 0 ||
         PyModule_AddObject(m, "Sightings", (PyObject *)&SightingsType) < 0 ||
-        PyModule_AddObject(m, "StreamHeads", (PyObject *)&StreamHeadsType) < 0) {
+        PyModule_AddObject(m, "StreamHeads", (PyObject *)&StreamHeadsType) < 0 ||
+        PyModule_AddObject(m, "StreamTable", (PyObject *)&StreamTableType) < 0) {
         Py_DECREF(m);
         return NULL;
     }
