@@ -159,3 +159,40 @@ def test_the_paths_agree_on_a_known_conversation(tmp_path: Path, monkeypatch: py
     assert first.orig.counted == 2 and first.resp is not None and first.resp.data == b"\x0b"
     assert again.orig.data == b"\x0bMSH|y\r"
     assert [(s.orig.data, s.claimed_by) for s in port] == [(b"abcdefgh", ("port",))]
+
+
+def test_a_second_process_dissects_as_this_one_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stream dissection moved to a second process (from the first connection on, or after the first one) gives
+    the analysis that dissecting everything in this process gives, and that the reference path gives."""
+    from tests.conftest import SAMPLE, corpus_captures
+
+    paths = [SAMPLE, *[p for p in corpus_captures() if p.stat().st_size < 4_000_000][:12]]
+    forks: list[int] = []
+    start = engine_module._DeepProcess.start
+
+    def counted_start(streams: engine_module._Streams) -> engine_module._DeepProcess | None:
+        forks.append(1)
+        return start(streams)
+
+    monkeypatch.setattr(engine_module, "DEEP_SEND_EVERY", 2)
+    monkeypatch.setattr(engine_module._DeepProcess, "start", staticmethod(counted_start))
+    monkeypatch.setattr(engine_module, "_second_cpu", lambda: True)
+    for path in paths:
+        one = Engine(deep_process=False).analyze([path]).analysis
+        assert one == Engine(fast=False).analyze([path]).analysis, path.name
+        for after in (0, 1):  # all connections there; the first ones here, the others there
+            monkeypatch.setattr(engine_module, "DEEP_PROCESS_AFTER", after)
+            assert Engine().analyze([path]).analysis == one, (path.name, after)
+    assert len(forks) >= 2  # the sample and at least one corpus capture have more than one claimed connection
+
+
+def test_a_second_process_that_dies_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the second process ends without answering, the connections it took are counted as not dissected."""
+    from tests.conftest import SAMPLE
+
+    monkeypatch.setattr(engine_module, "DEEP_PROCESS_AFTER", 0)
+    monkeypatch.setattr(engine_module, "_second_cpu", lambda: True)
+    monkeypatch.setattr(engine_module, "_deep_main", lambda streams, pipe, parent_end: None)  # answers nothing
+    skipped = Engine().analyze([SAMPLE]).analysis.skipped
+    lost = [s for s in skipped if s.reason.startswith("stream dissection process ended unexpectedly")]
+    assert len(lost) == 1 and lost[0].count >= 1

@@ -13,6 +13,10 @@ import dataclasses
 import gc
 import multiprocessing
 import os
+import pickle
+import queue
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -105,6 +109,16 @@ class _SkipCounter:
             self.add(reason, number)
             self.counts[reason] += count - 1
 
+    def merge(self, other: _SkipCounter) -> None:
+        """Add what ``other`` counted, as if it came after what this one did."""
+        for reason, count in other.counts.items():
+            examples = other.reasons.get(reason, [])
+            n = self.counts.get(reason, 0)
+            self.counts[reason] = n + count
+            room = MAX_EXAMPLES - len(self.reasons.get(reason, ()))
+            if examples and room > 0:
+                self.reasons.setdefault(reason, []).extend(examples[:room])
+
     def result(self, capture: CaptureId) -> list[Skipped]:
         return [
             Skipped(capture=capture, reason=reason, count=count, examples=tuple(self.reasons.get(reason, ())))
@@ -134,8 +148,12 @@ class Engine:
         fast: bool = True,
         sha256: bool = False,
         catalog: Catalog | None = None,
+        deep_process: bool = True,
     ) -> None:
         self.registry = registry if registry is not None else default_registry()
+        self.deep_process = deep_process
+        """On the fast path, dissect claimed TCP connections in a second process while this one reads on, when
+        the machine has a second CPU and a capture has more than ``DEEP_PROCESS_AFTER`` of them (``_DeepProcess``)."""
         self.catalog = catalog if catalog is not None else builtin_catalog()
         """The taxonomy and fingerprint rules applied to every device (``inventory.catalog``)."""
         self.timeouts = timeouts
@@ -394,6 +412,8 @@ class Engine:
         tested = [(sel, _Tables.of_selector(sel)) for sel in registry.tested()]
         heads = StreamHeads(registry.head_limit) if registry.head_limit else None
         streams = _Streams(registry.streams, provisional, inventory, skips) if registry.streams else None
+        if streams is not None:
+            streams.deep_process = self.deep_process and _second_cpu()
         no_streams = np.zeros(0, dtype=np.int32)
         supported = np.array(sorted(SUPPORTED_LINKTYPES), dtype=np.int32)
         try:
@@ -657,6 +677,10 @@ class _Streams:
         built); an instance is offered either packets or batches, never both."""
         self._claimers: dict[int, tuple[str, ...]] = {}
         """A ``StreamTable`` claimers mask -> the dissectors' names."""
+        self.deep_process = False
+        """Dissect in a second process once ``DEEP_PROCESS_AFTER`` connections were handed over (``_DeepProcess``)."""
+        self._deep: _DeepProcess | None = None
+        self._handed = 0
 
     def offer(self, pkt: Packet, index: int, claimers: Sequence[str] | None = None) -> bool:
         """One TCP packet and its stream-head index (-1: no payload, or past the head); True when it claimed
@@ -868,7 +892,20 @@ class _Streams:
             cols.has_smac.view(np.uint8), cols.smac, cols.vlan, stream, claim, pay_start, pay_end,
             in_extra,
         )  # fmt: skip
-        for conn in done:
+        if done:
+            self._hand(done)
+
+    def _hand(self, conns: list[tuple[Any, ...]]) -> None:
+        """Dissect connections the C ``StreamTable`` handed back: here, or in the second process once there are
+        enough of them for it to pay."""
+        if self._deep is None and self.deep_process and self._handed >= DEEP_PROCESS_AFTER:
+            self.deep_process = False  # one attempt
+            self._deep = _DeepProcess.start(self)
+        self._handed += len(conns)
+        if self._deep is not None:
+            self._deep.put(conns)
+            return
+        for conn in conns:
             self._run(self._stream_of(conn))
 
     def _stream_of(self, conn: tuple[Any, ...]) -> TcpStream:
@@ -930,9 +967,11 @@ class _Streams:
         re = self.reassembler
         refused = re.refused
         if self._table is not None:
-            for conn in self._table.finish():
-                self._run(self._stream_of(conn))
+            self._hand(self._table.finish())
             refused += self._table.counters()[1]
+        if self._deep is not None:
+            self._deep.close(self)
+            self._deep = None
         for stream in re.finish():
             self._dissect(stream)
         cap = re.limits.stream_bytes
@@ -949,6 +988,124 @@ class _Streams:
                 refused,
                 0,
             )
+
+
+#: Connections dissected in the calling process before stream dissection moves to a second one (forking and
+#: merging back cost a few milliseconds: not worth it for small captures).
+DEEP_PROCESS_AFTER = 512
+#: Connections sent to the second process at a time.
+DEEP_SEND_EVERY = 256
+#: Batches of connections received by the second process and not dissected yet, at most.
+DEEP_IN_FLIGHT = 64
+
+
+def _second_cpu() -> bool:
+    """Whether this process may run on two CPUs and can fork (``_DeepProcess``)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return cpus >= 2 and "fork" in multiprocessing.get_all_start_methods()
+
+
+class _DeepProcess:
+    """Stream dissection in a second process: the fast path hands it finished connections (as the C
+    ``StreamTable`` gives them) through a pipe and reads and decodes on meanwhile; the process dissects them in
+    order, exactly as ``_Streams._run`` does here, into an inventory builder and a skip counter of its own, which
+    it sends back when the capture ends; they are merged as if the connections had been dissected here (its
+    connections all came after the ones dissected here). The pipe's buffer bounds what is in flight: when the
+    second process is behind, ``put`` waits for it. A forked child of the analysing process: it opens nothing,
+    sends nothing but its answer to its parent, and never touches a network interface."""
+
+    def __init__(self, process: Any, pipe: Any) -> None:
+        self.process = process
+        self.pipe = pipe
+        self.pending: list[tuple[Any, ...]] = []
+        self.taken = 0
+        """Connections handed to the process (sent, or lost with it)."""
+
+    @classmethod
+    def start(cls, streams: _Streams) -> _DeepProcess | None:
+        """The second process, forked now (it inherits ``streams``: its dissectors, claimer names, limits); None
+        when it cannot be started (dissection then stays in this process)."""
+        try:
+            context = multiprocessing.get_context("fork")
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_deep_main, args=(streams, theirs, mine), daemon=True)
+            process.start()
+        except (AssertionError, OSError, ValueError):  # e.g. a daemonic pool worker may not have children
+            return None
+        theirs.close()
+        return cls(process, mine)
+
+    def put(self, conns: list[tuple[Any, ...]]) -> None:
+        self.pending.extend(conns)
+        self.taken += len(conns)
+        if len(self.pending) >= DEEP_SEND_EVERY:
+            self._send()
+
+    def _send(self) -> None:
+        if self.pending:
+            with contextlib.suppress(OSError):  # the process died: close() says what was lost
+                self.pipe.send(self.pending)
+            self.pending = []
+
+    def close(self, streams: _Streams) -> None:
+        """Wait for the process's answer and merge it into ``streams``' inventory and skips; if it died, count
+        the connections it took as not dissected (nothing is lost silently)."""
+        self._send()
+        answer = None
+        with contextlib.suppress(OSError, EOFError):
+            self.pipe.send(None)
+            answer = self.pipe.recv()
+        self.pipe.close()
+        self.process.join()
+        if answer is None:
+            streams.skips.add_count(
+                f"stream dissection process ended unexpectedly (exit code {self.process.exitcode}): "
+                "its connections not dissected (count: connections)",
+                self.taken,
+                0,
+            )
+            return
+        inventory, skips, truncated, first_truncated = answer
+        streams.inventory.merge(inventory)
+        streams.skips.merge(skips)
+        streams.truncated += truncated
+        streams.first_truncated = streams.first_truncated or first_truncated
+
+
+def _deep_main(streams: _Streams, pipe: Any, parent_end: Any) -> None:
+    """The second process of ``_DeepProcess``: dissect what arrives until None, answer, exit."""
+    parent_end.close()
+    streams.inventory = InventoryBuilder()
+    streams.skips = _SkipCounter()
+    streams.truncated = streams.first_truncated = 0
+    streams._table = None
+    # a thread takes what arrives off the pipe at once (the parent's send would otherwise wait for each batch to be
+    # dissected before the next one is written); a bounded queue still makes the parent wait when this is behind
+    arrived: queue.Queue[bytes | None] = queue.Queue(maxsize=DEEP_IN_FLIGHT)
+
+    def receive() -> None:
+        try:
+            while True:
+                arrived.put(pipe.recv_bytes())
+        except (EOFError, OSError):
+            arrived.put(None)
+
+    # the reader needs the interpreter between two reads of a message: do not make it wait 5 ms each time
+    sys.setswitchinterval(0.0002)
+    threading.Thread(target=receive, daemon=True).start()
+    with _fewer_collections():
+        while True:
+            message = arrived.get()
+            conns = pickle.loads(message) if message is not None else None
+            if conns is None:
+                break
+            for conn in conns:
+                streams._run(streams._stream_of(conn))
+    pipe.send((streams.inventory, streams.skips, streams.truncated, streams.first_truncated))
+    pipe.close()
 
 
 @contextlib.contextmanager
