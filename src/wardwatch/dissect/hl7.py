@@ -32,7 +32,7 @@ from collections.abc import Iterator
 
 import hl7
 
-from wardwatch.dissect.interface import MalformedPacket, PayloadTest, StreamSelector, observe_stream
+from wardwatch.dissect.interface import HalfObserver, MalformedPacket, PayloadTest, StreamSelector
 from wardwatch.dissect.reassembly import HalfStream, TcpStream
 from wardwatch.dissect.wire import value_text
 from wardwatch.model.observation import Attribute, Observation
@@ -222,14 +222,13 @@ class Hl7Dissector:
                 note(attribute, value, confidence, receiver if about_receiver else half.ip, offset)
             if phi:
                 note(Attribute.PHI_CLEARTEXT, "hl7-pid", 1.0, half.ip, offset)
+        say = HalfObserver(stream, half)
         for (attribute, value, confidence, subject), (first, last, count) in seen.items():
-            yield observe_stream(stream, half, first, attribute, value, confidence, SOURCE, subject=subject)
+            yield say(first, attribute, value, confidence, SOURCE, subject)
             if count > 1:
-                yield observe_stream(stream, half, last, attribute, value, confidence, SOURCE, subject=subject,
-                                     count=count - 1)  # fmt: skip
+                yield say(last, attribute, value, confidence, SOURCE, subject, count - 1)
         if half.counted:  # PID segments past the reassembled part (StreamSelector.count_after)
-            yield observe_stream(stream, half, len(half.data), Attribute.PHI_CLEARTEXT, "hl7-pid", 1.0, SOURCE,
-                                 count=half.counted)  # fmt: skip
+            yield say(len(half.data), Attribute.PHI_CLEARTEXT, "hl7-pid", 1.0, SOURCE, count=half.counted)
 
 
 def _segments(msg: hl7.Message, name: str) -> list[hl7.Segment]:

@@ -196,6 +196,35 @@ def observe_stream(
     )
 
 
+class HalfObserver:
+    """``observe_stream`` for the many observations of one direction: the reference of each frame and the
+    subject of each address are made once."""
+
+    __slots__ = ("_refs", "half", "stream")
+
+    def __init__(self, stream: TcpStream, half: HalfStream) -> None:
+        self.stream, self.half = stream, half
+        self._refs: dict[int, tuple[PacketRef, int]] = {}
+
+    def __call__(
+        self,
+        offset: int,
+        attribute: Attribute,
+        value: str,
+        confidence: float,
+        source: str,
+        subject: bytes | None = None,
+        count: int = 1,
+    ) -> Observation:
+        """As ``observe_stream(stream, half, offset, ...)``."""
+        ref = self._refs.get(offset)
+        if ref is None:
+            number, ts = self.half.frame_at(offset)
+            ref = self._refs[offset] = (PacketRef(self.stream.capture, number), ts)
+        who = _ip_subject(subject if subject is not None else self.half.ip)
+        return Observation(who, attribute, value, confidence, source, ref[0], ref[1], self.half.vlan, count)
+
+
 class Facts(list[Observation]):
     """The observations a dissector makes about one subject of one packet, collected as it finds them:
     ``add(attribute, value, confidence, source)``; an empty value says nothing and is left out."""

@@ -15,6 +15,7 @@ import hashlib
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from wardwatch.dissect.interface import MalformedPacket, PayloadTest, StreamSelector, observe_stream
 from wardwatch.dissect.reassembly import HalfStream, TcpStream
@@ -151,6 +152,31 @@ class ClientHello:
         return f"{a}_{b}_{c}"
 
 
+def fingerprints(hello: ClientHello) -> tuple[str, str]:
+    """(JA3, JA4) of ``hello``; a client repeats its ClientHello on every connection, so they are computed once
+    per distinct set of the fields they read."""
+    h = hello
+    return _fingerprints(h.version, tuple(h.ciphers), tuple(h.extensions), tuple(h.groups), tuple(h.point_formats),
+                         tuple(h.sig_algs), tuple(h.alpn), tuple(h.versions), h.sni is not None)  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _fingerprints(
+    version: int,
+    ciphers: tuple[int, ...],
+    extensions: tuple[int, ...],
+    groups: tuple[int, ...],
+    point_formats: tuple[int, ...],
+    sig_algs: tuple[int, ...],
+    alpn: tuple[bytes, ...],
+    versions: tuple[int, ...],
+    sni: bool,
+) -> tuple[str, str]:
+    hello = ClientHello(version, list(ciphers), list(extensions), list(groups), list(point_formats), list(sig_algs),
+                        list(alpn), list(versions), "" if sni else None)  # fmt: skip
+    return hello.ja3(), hello.ja4()
+
+
 def parse_client_hello(body: bytes) -> ClientHello:
     """A ClientHello message body (RFC 8446 §4.1.2)."""
     r = _Reader(body)
@@ -264,8 +290,9 @@ class TlsDissector:
             for kind, body in messages(hs):
                 if kind == HS_CLIENT_HELLO:
                     hello = parse_client_hello(body)
-                    yield observe_stream(stream, half, 0, Attribute.FINGERPRINT, f"ja3:{hello.ja3()}", 0.9, SOURCE)
-                    yield observe_stream(stream, half, 0, Attribute.FINGERPRINT, f"ja4:{hello.ja4()}", 0.9, SOURCE)
+                    ja3, ja4 = fingerprints(hello)
+                    yield observe_stream(stream, half, 0, Attribute.FINGERPRINT, f"ja3:{ja3}", 0.9, SOURCE)
+                    yield observe_stream(stream, half, 0, Attribute.FINGERPRINT, f"ja4:{ja4}", 0.9, SOURCE)
                     if hello.sni:  # the name the client asked for: the server's, not the client's
                         yield observe_stream(stream, half, 0, Attribute.HOSTNAME, hello.sni, 0.4, "tls-sni", server)
                 elif kind == HS_SERVER_HELLO:
