@@ -145,6 +145,14 @@ E.Engine(default_registry(streams=False)).analyze([sys.argv[1]], jobs=2)  # stre
 print(time.perf_counter() - t0)
 """
 
+DEEP = """
+import sys, time
+from wardwatch.engine import Engine
+t0 = time.perf_counter()
+Engine(deep_process=sys.argv[2] == "two").analyze([sys.argv[1]], jobs=1)  # identification on: every dissector
+print(time.perf_counter() - t0)
+"""
+
 DPKT = """
 import json, sys
 import dpkt
@@ -320,6 +328,8 @@ def main() -> None:
             ("  + stream heads, 4 starting 0x0B (MLLP)", [PY, "-c", HEADS, str(pcap), "4", "mllp"], False),
             ("identification on (--deep), no store", [*ww, str(pcap), "--no-store", "-q", "--jobs", "1"], False),
             ("identification on (--deep), into SQLite", [*ww, str(pcap), "--db", str(db), "-q", "--jobs", "1"], True),
+            ("  identification on, in-process", [PY, "-c", DEEP, str(pcap), "two"], False),
+            ("  identification on, in-process, one process", [PY, "-c", DEEP, str(pcap), "one"], False),
             # the reference of the ratios, in the same rounds: a slow spell weighs on both sides alike
             ("dpkt loop building the same flow table", [PY, "-c", DPKT_FLOWS, str(pcap)], False),
         ]
@@ -332,7 +342,7 @@ def main() -> None:
                 if name == "in-process":  # its own figures, without interpreter start-up
                     figures = json.loads(out)
                     t = figures["analyze"] + figures["store"]
-                elif name.startswith(("  one file split", "  + stream heads")):  # in-process: their own time
+                elif name.startswith(("  one file split", "  + stream heads", "  identification")):  # own time
                     t = float(out.strip().splitlines()[-1])
                 if name not in best or t < best[name][0]:
                     best[name] = (t, rss, out)
@@ -405,6 +415,11 @@ def main() -> None:
     )
     print(f"pcapng vs pcap: {cli_ng / cli_nostore:.2f}x the time (target <= 1.15)")
     print(f"two files on two cores vs one: {t1 / t2:.2f}x (target >= 1.7)")
+    deep = best["  identification on, in-process"][0]
+    print(
+        f"identification on, in-process: {packets / deep:,.0f} pkt/s (target 1,500,000), "
+        f"{deep / inproc['analyze']:.2f}x the time without deep inspection"
+    )
 
 
 if __name__ == "__main__":
