@@ -181,19 +181,8 @@ def observe_stream(
     count: int = 1,
 ) -> Observation:
     """An observation about the sender of ``half`` (or the IP ``subject``), stamped with the frame that carried
-    byte ``offset`` of it; ``count``: how many times it was seen."""
-    number, ts = half.frame_at(offset)
-    return Observation(
-        subject=_ip_subject(subject if subject is not None else half.ip),
-        attribute=attribute,
-        value=value,
-        confidence=confidence,
-        source=source,
-        packet=PacketRef(stream.capture, number),
-        ts_ns=ts,
-        vlan=half.vlan,
-        count=count,
-    )
+    byte ``offset`` of it; ``count``: how many times it was seen (``HalfObserver`` makes many of them)."""
+    return HalfObserver(stream, half)(offset, attribute, value, confidence, source, subject, count)
 
 
 class HalfObserver:
