@@ -42,6 +42,18 @@ class UnsupportedLinkTypeError(CaptureError):
     """The capture's link-layer type is not one wardwatch decodes."""
 
 
+class InterfaceError(InputError):
+    """A live interface cannot be opened, or cannot be monitored without the sensor transmitting on it."""
+
+    def __init__(self, interface: str, message: str) -> None:
+        self.interface = interface
+        self.message = message
+        super().__init__(f"interface {interface}: {message}")
+
+    def __reduce__(self) -> tuple[type[InterfaceError], tuple[str, str]]:
+        return (type(self), (self.interface, self.message))
+
+
 class DissectorRegistrationError(WardwatchError):
     """A dissector was registered twice under one name, or is malformed."""
 

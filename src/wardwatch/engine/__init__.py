@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wardwatch.capture import decode, open_capture
-from wardwatch.capture.batch import BatchReader, PcapngState, scan_parts
+from wardwatch.capture.batch import BatchReader, PcapngState, RecordBatch, scan_parts
 from wardwatch.capture.interface import TS_INVALID
 from wardwatch.capture.vector import Columns, decode_batch
 from wardwatch.dissect import (
@@ -399,94 +399,22 @@ class Engine:
         reads a part of the file instead of the whole."""
         if reader is None:
             reader = BatchReader(path, self.sha256)
-        table = new_flow_table(provisional, self.timeouts)
-        skips = _SkipCounter()
-        errors: list[CaptureError] = []
-        unsupported: set[int] = set()
-        packets = total_bytes = 0
-        first_ns: int | None = None
-        last_ns: int | None = None
+        session = FastSession(self, path, provisional, inventory, self.deep_process)
         error: CaptureError | None = None
-        registry = self.registry
-        plain = _Tables.of(*registry.wanted(), registry.arp_wanted, registry.plain_head, registry.snap_wanted)
-        tested = [(sel, _Tables.of_selector(sel)) for sel in registry.tested()]
-        heads = StreamHeads(registry.head_limit) if registry.head_limit else None
-        streams = _Streams(registry.streams, provisional, inventory, skips) if registry.streams else None
-        if streams is not None:
-            streams.deep_process = self.deep_process and _second_cpu()
-        no_streams = np.zeros(0, dtype=np.int32)
-        supported = np.array(sorted(SUPPORTED_LINKTYPES), dtype=np.int32)
         try:
             for batch in reader:
-                n = len(batch)
-                packets += n
-                total_bytes += int(batch.wirelen.sum())
-                ts_ok = batch.ts != TS_INVALID
-                link = batch.linktype
-                if n and (link == link[0]).all():  # the usual batch: one link type (np.isin costs more)
-                    link_ok = np.full(n, int(link[0]) in SUPPORTED_LINKTYPES)
-                else:
-                    link_ok = np.isin(link, supported)
-                usable = ts_ok & link_ok
-                if not ts_ok.all():
-                    for number in batch.number[~ts_ok].tolist():
-                        skips.add(BAD_TIME, number)
-                if not link_ok.all():
-                    for i in np.flatnonzero(ts_ok & ~link_ok).tolist():
-                        lt = int(batch.linktype[i])
-                        if lt not in unsupported:
-                            unsupported.add(lt)
-                            errors.append(
-                                UnsupportedLinkTypeError(
-                                    path,
-                                    int(batch.offset[i]),
-                                    f"link type {lt} is not supported; its packets are skipped",
-                                )
-                            )
-                        skips.add(f"unsupported link type {lt}", int(batch.number[i]))
-                if ts_ok.any():
-                    valid_ts = batch.ts[ts_ok]
-                    lo, hi = int(valid_ts.min()), int(valid_ts.max())
-                    first_ns = lo if first_ns is None else min(first_ns, lo)
-                    last_ns = hi if last_ns is None else max(last_ns, hi)
-                cols = decode_batch(batch)
-                rows = np.flatnonzero(usable)
-                for i, problem in sorted(cols.problems.items()):
-                    if usable[i]:
-                        skips.add(problem, int(batch.number[i]))
-                later = usable & (cols.frag == 2)
-                for number in batch.number[later].tolist():
-                    skips.add(FRAGMENT, number)
-                inventory.add_columns(cols, provisional, rows)
-                table.add(cols, usable)
-                stream = heads.index_columns(cols, rows) if heads is not None else no_streams
-                want = _selected(cols, plain, stream)
-                for sel, tables in tested:  # selected, and passing the payload test
-                    rows = np.flatnonzero(_selected(cols, tables, stream) & usable & ~want)
-                    if len(rows) and sel.payload is not None:
-                        test = sel.payload
-                        want[rows[cols.payload_test(rows, test.offset, test.mask, test.value, test.min_length)]] = True
-                wanted = np.flatnonzero(want & usable)
-                cols.prepare(wanted)
-                if streams is not None:
-                    streams.offer_batch(cols, usable, stream)
-                if heads is None:
-                    for i in wanted.tolist():
-                        self._dissect(cols.packet(i), provisional, inventory, skips)
-                else:
-                    for i, number in zip(wanted.tolist(), stream[wanted].tolist(), strict=True):
-                        self._dissect(cols.packet(i), provisional, inventory, skips, number)
+                session.add(batch)
                 if progress is not None:
-                    progress(path, reader.bytes_read, reader.size, packets)
-                del rows
+                    progress(path, reader.bytes_read, reader.size, session.packets)
         except CaptureError as exc:
             error = exc
         finally:
             reader.close()
-        if streams is not None:
-            streams.finish()
+        session.finish()
         if progress is not None:
-            progress(path, reader.bytes_read, reader.size, packets)
+            progress(path, reader.bytes_read, reader.size, session.packets)
+        table, skips, errors = session.table, session.skips, session.errors
+        packets, total_bytes, first_ns, last_ns = session.packets, session.bytes, session.first_ns, session.last_ns
         info = _capture_info(path, reader, packets, total_bytes, first_ns, last_ns, error)
         if error is not None:
             errors.append(error)
@@ -560,6 +488,105 @@ class Engine:
         if error is not None:
             errors.append(error)
         return info, table, skips.result(info.id), errors
+
+
+class FastSession:
+    """The fast path's state while one capture is read, a ``RecordBatch`` at a time (``add``), then ``finish``.
+
+    A file is one session (``Engine._analyze_file_fast``); a live capture is a series of them, one per segment
+    (``engine.live``). ``path`` names the source in error messages.
+    """
+
+    def __init__(
+        self, engine: Engine, path: str, provisional: CaptureId, inventory: InventoryBuilder, deep_process: bool
+    ) -> None:
+        self.engine = engine
+        self.path = path
+        self.provisional = provisional
+        self.inventory = inventory
+        self.table = new_flow_table(provisional, engine.timeouts)
+        self.skips = _SkipCounter()
+        self.errors: list[CaptureError] = []
+        self.unsupported: set[int] = set()
+        self.packets = self.bytes = 0
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
+        registry = engine.registry
+        self.plain = _Tables.of(*registry.wanted(), registry.arp_wanted, registry.plain_head, registry.snap_wanted)
+        self.tested = [(sel, _Tables.of_selector(sel)) for sel in registry.tested()]
+        self.heads = StreamHeads(registry.head_limit) if registry.head_limit else None
+        self.streams = _Streams(registry.streams, provisional, inventory, self.skips) if registry.streams else None
+        if self.streams is not None:
+            self.streams.deep_process = deep_process and _second_cpu()
+        self._no_streams = np.zeros(0, dtype=np.int32)
+        self._supported = np.array(sorted(SUPPORTED_LINKTYPES), dtype=np.int32)
+
+    def add(self, batch: RecordBatch) -> None:
+        """Account every record of ``batch``: flows, inventory, dissectors, stream heads; problems counted."""
+        skips, inventory, provisional = self.skips, self.inventory, self.provisional
+        n = len(batch)
+        self.packets += n
+        self.bytes += int(batch.wirelen.sum())
+        ts_ok = batch.ts != TS_INVALID
+        link = batch.linktype
+        if n and (link == link[0]).all():  # the usual batch: one link type (np.isin costs more)
+            link_ok = np.full(n, int(link[0]) in SUPPORTED_LINKTYPES)
+        else:
+            link_ok = np.isin(link, self._supported)
+        usable = ts_ok & link_ok
+        if not ts_ok.all():
+            for number in batch.number[~ts_ok].tolist():
+                skips.add(BAD_TIME, number)
+        if not link_ok.all():
+            for i in np.flatnonzero(ts_ok & ~link_ok).tolist():
+                lt = int(batch.linktype[i])
+                if lt not in self.unsupported:
+                    self.unsupported.add(lt)
+                    self.errors.append(
+                        UnsupportedLinkTypeError(
+                            self.path, int(batch.offset[i]), f"link type {lt} is not supported; its packets are skipped"
+                        )
+                    )
+                skips.add(f"unsupported link type {lt}", int(batch.number[i]))
+        if ts_ok.any():
+            valid_ts = batch.ts[ts_ok]
+            lo, hi = int(valid_ts.min()), int(valid_ts.max())
+            self.first_ns = lo if self.first_ns is None else min(self.first_ns, lo)
+            self.last_ns = hi if self.last_ns is None else max(self.last_ns, hi)
+        cols = decode_batch(batch)
+        rows = np.flatnonzero(usable)
+        for i, problem in sorted(cols.problems.items()):
+            if usable[i]:
+                skips.add(problem, int(batch.number[i]))
+        later = usable & (cols.frag == 2)
+        for number in batch.number[later].tolist():
+            skips.add(FRAGMENT, number)
+        inventory.add_columns(cols, provisional, rows)
+        self.table.add(cols, usable)
+        heads = self.heads
+        stream = heads.index_columns(cols, rows) if heads is not None else self._no_streams
+        want = _selected(cols, self.plain, stream)
+        for sel, tables in self.tested:  # selected, and passing the payload test
+            rows = np.flatnonzero(_selected(cols, tables, stream) & usable & ~want)
+            if len(rows) and sel.payload is not None:
+                test = sel.payload
+                want[rows[cols.payload_test(rows, test.offset, test.mask, test.value, test.min_length)]] = True
+        wanted = np.flatnonzero(want & usable)
+        cols.prepare(wanted)
+        if self.streams is not None:
+            self.streams.offer_batch(cols, usable, stream)
+        dissect = self.engine._dissect
+        if heads is None:
+            for i in wanted.tolist():
+                dissect(cols.packet(i), provisional, inventory, skips)
+        else:
+            for i, number in zip(wanted.tolist(), stream[wanted].tolist(), strict=True):
+                dissect(cols.packet(i), provisional, inventory, skips, number)
+
+    def finish(self) -> None:
+        """Dissect the claimed connections still open (the end of the capture ends them)."""
+        if self.streams is not None:
+            self.streams.finish()
 
 
 U64 = npt.NDArray[np.uint64]
