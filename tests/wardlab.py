@@ -123,6 +123,20 @@ class WardLab:
         device = self.devices[name] = Device(self, name, netns, mac, ip)
         return device
 
+    def add_sensor(self, name: str = "sensor", interface: str = "span0") -> Device:
+        """A sensor namespace whose ``interface`` (no address) is a port of the bridge that gets every frame:
+        the bridge is made a hub (it forgets MAC addresses at once, so it floods every frame to every port), the
+        way a SPAN port mirrors a switch. The sensor's MAC is ``02:77:00:00:00:fe``; it has no IP (``ip`` is "")."""
+        netns = f"{self.prefix}-{name}"
+        _run("ip", "-n", self.switch, "link", "set", "br0", "type", "bridge", "ageing_time", "0")
+        _run("ip", "netns", "add", netns)
+        veth = ("ip", "link", "add", "mirror", "netns", self.switch, "type", "veth")
+        _run(*veth, "peer", "name", interface, "netns", netns)
+        _run("ip", "-n", self.switch, "link", "set", "mirror", "master", "br0", "up")
+        _run("ip", "-n", netns, "link", "set", interface, "address", "02:77:00:00:00:fe")
+        device = self.devices[name] = Device(self, name, netns, "02:77:00:00:00:fe", "")
+        return device
+
     @contextmanager
     def capture(self, path: Path) -> Iterator[Path]:
         """tcpdump on the bridge into ``path`` (pcap) while the block runs; every packet flushed at the end."""

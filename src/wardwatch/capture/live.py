@@ -65,7 +65,7 @@ _VLAN = struct.Struct("<IH")  # hv1: vlan_tci, vlan_tpid (at +32)
 
 @dataclass(frozen=True, slots=True)
 class RingStats:
-    """What the kernel and the ring reader counted for one interface since it was opened."""
+    """What the kernel and the ring reader counted for one interface since it was first opened (over reopenings)."""
 
     packets: int
     """Frames the kernel passed the filter (``tp_packets``, drops included)."""

@@ -16,6 +16,7 @@ from wardwatch import __version__
 from wardwatch.cli.analyze import analyze
 from wardwatch.cli.common import Exit, fail
 from wardwatch.cli.inventory import captures, comm_map, devices, flows
+from wardwatch.cli.monitor import events, monitor, status
 from wardwatch.cli.report import report
 from wardwatch.errors import WardwatchError
 
@@ -47,6 +48,9 @@ app.command("flows")(flows)
 app.command("map")(comm_map)
 app.command("captures")(captures)
 app.command("report")(report)
+app.command("monitor")(monitor)
+app.command("events")(events)
+app.command("status")(status)
 
 
 def main() -> None:

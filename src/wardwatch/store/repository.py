@@ -9,6 +9,7 @@ device is now known to own are folded into that device (flows follow).
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,15 +38,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from wardwatch.errors import StoreError
 from wardwatch.model.analysis import Analysis
 from wardwatch.model.capture import CaptureInfo, Skipped
+from wardwatch.model.event import Event, EventKind, InterfaceStatus
 from wardwatch.model.flow import Edge, Flow, FlowColumns, flow_sort_key
 from wardwatch.model.inventory import SINGLE_VALUED, AddressUse, Device, DeviceId, DeviceKind, Evidence, choose
 from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
 
 #: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 #: Flow rows built and inserted per executemany call.
 INSERT_SLICE = 20_000
+#: Columns of ``sensor_status``, named as the fields of ``InterfaceStatus``.
+STATUS_FIELDS = (
+    "interface", "sensor", "state", "started_ns", "updated_ns", "packets", "bytes", "kernel_packets", "drops",
+    "outgoing", "queue_blocks", "ring_blocks", "packets_per_s", "bytes_per_s", "message",
+)  # fmt: skip
 #: Rows per IN (...) list: stays under SQLite's variable limit.
 CHUNK = 500
 
@@ -545,6 +552,81 @@ class Store:
             for table in (t.device_addresses, t.device_vlans, t.device_hostnames, t.evidence, t.evidence_counts):
                 conn.execute(delete(table).where(table.c.device_id.in_(chunk)))
             conn.execute(delete(t.devices).where(t.devices.c.id.in_(chunk)))
+
+    # --- live monitoring ---------------------------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[Event]) -> list[Event]:
+        """Append ``events`` to the event log (one transaction); return them with their ids."""
+        stored: list[Event] = []
+        if not events:
+            return stored
+        try:
+            with self.engine.begin() as conn:
+                for e in events:
+                    result = conn.execute(
+                        insert(t.events).values(
+                            ts_ns=e.ts_ns, kind=e.kind.value, device_id=e.device, peer_id=e.peer, service=e.service,
+                            summary=e.summary, detail=json.dumps(dict(e.detail), sort_keys=True), sensor=e.sensor,
+                        )
+                    )  # fmt: skip
+                    key = result.inserted_primary_key
+                    stored.append(replace(e, id=int(key[0]) if key else 0))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not store events: {exc}") from exc
+        return stored
+
+    def events(self, after: int = 0, limit: int | None = None, kinds: Sequence[str] | None = None) -> list[Event]:
+        """Events with an id above ``after``, oldest first (at most ``limit``; only ``kinds`` when given)."""
+        e = t.events.c
+        q = select(t.events).where(e.id > after).order_by(e.id)
+        if kinds:
+            q = q.where(e.kind.in_(list(kinds)))
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [
+                Event(
+                    kind=EventKind(r.kind),
+                    ts_ns=r.ts_ns,
+                    summary=r.summary,
+                    device=DeviceId(r.device_id) if r.device_id else None,
+                    peer=DeviceId(r.peer_id) if r.peer_id else None,
+                    service=r.service,
+                    detail=tuple(sorted((str(k), str(v)) for k, v in json.loads(r.detail).items())),
+                    sensor=r.sensor,
+                    id=r.id,
+                )  # fmt: skip
+                for r in conn.execute(q)
+            ]
+
+    def put_status(self, statuses: Sequence[InterfaceStatus]) -> None:
+        """Replace the status rows of these sensors' interfaces."""
+        if not statuses:
+            return
+        s = t.sensor_status.c
+        try:
+            with self.engine.begin() as conn:
+                for st in statuses:
+                    conn.execute(delete(t.sensor_status).where(s.sensor == st.sensor, s.interface == st.interface))
+                    conn.execute(insert(t.sensor_status).values(**{f: getattr(st, f) for f in STATUS_FIELDS}))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not store the sensor status: {exc}") from exc
+
+    def status(self) -> list[InterfaceStatus]:
+        """The latest status of every monitored interface, by sensor and interface."""
+        s = t.sensor_status.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.sensor_status).order_by(s.sensor, s.interface))
+            return [InterfaceStatus(**{f: getattr(r, f) for f in STATUS_FIELDS}) for r in rows]
+
+    def identities(self) -> dict[str, tuple[str | None, ...]]:
+        """Every device's (vendor, model, device type, firmware, OS) as stored."""
+        d = t.devices.c
+        with self.engine.connect() as conn:
+            return {
+                r.id: (r.vendor, r.model, r.device_type, r.firmware, r.os)
+                for r in conn.execute(select(d.id, d.vendor, d.model, d.device_type, d.firmware, d.os))
+            }
 
     # --- reading ---------------------------------------------------------------------------------------------
 

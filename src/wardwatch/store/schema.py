@@ -171,6 +171,45 @@ skipped = Table(
     Column("examples", String(128), nullable=False),
 )
 
+events = Table(
+    "events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("ts_ns", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    # no foreign keys: a device folded into another later keeps the events that named it
+    Column("device_id", String(80)),
+    Column("peer_id", String(80)),
+    Column("service", String(32)),
+    Column("summary", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("sensor", String(255), nullable=False),
+    Index("ix_events_ts_ns", "ts_ns"),
+)
+"""Live monitoring's event log, append-only; ``id`` orders it (``wardwatch events --after``). ``detail`` is a
+JSON object of further fields."""
+
+sensor_status = Table(
+    "sensor_status",
+    metadata,
+    Column("sensor", String(255), primary_key=True),
+    Column("interface", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("started_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Column("packets", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("kernel_packets", BigInteger, nullable=False),
+    Column("drops", BigInteger, nullable=False),
+    Column("outgoing", BigInteger, nullable=False),
+    Column("queue_blocks", Integer, nullable=False),
+    Column("ring_blocks", Integer, nullable=False),
+    Column("packets_per_s", Float, nullable=False),
+    Column("bytes_per_s", Float, nullable=False),
+    Column("message", Text, nullable=False),
+)
+"""The latest operational figures of each monitored interface (one row per sensor and interface)."""
+
 #: Alembic's bookkeeping table, as Alembic creates it (a new database is stamped with the head revision
 #: through it); kept apart from ``metadata``, which holds wardwatch's own tables.
 alembic_version = Table(

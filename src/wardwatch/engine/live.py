@@ -1,0 +1,378 @@
+"""Live monitoring: frames from interfaces through the fast path into the store, continuously, with events.
+
+A monitor run is a series of *segments*, each one capture in the store (format ``live``, path
+``live:<sensor>:<interfaces>``) holding at most ``segment_s`` seconds of traffic. Every ``flush_s`` the open
+segment is resolved and ingested again (the store replaces a capture's flows and merges its devices, so a
+re-ingest is idempotent): a new device is in the database about one flush after its first frame, and the cost
+of a flush is bounded by the segment, not by the whole run. When a segment ends, its claimed TCP connections
+still open are dissected (as at the end of a file), it is ingested a last time and the next one starts.
+
+After each ingest the monitor compares what the store now holds with what it held before, and logs events:
+new devices, changed identities, paths not in the baseline (every path the store knew when the run started,
+plus those learned during ``learn_s``), devices gone silent and back, kernel drops, interfaces lost and back.
+
+The monitor only reads from its interfaces (``capture.live``) and writes to the store; it transmits nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from wardwatch.capture.batch import RecordBatch
+from wardwatch.capture.live import LiveCapture, RingStats
+from wardwatch.engine import Engine, FastSession
+from wardwatch.errors import InterfaceError
+from wardwatch.inventory import InventoryBuilder, MapEdges
+from wardwatch.model import Analysis, CaptureId, CaptureInfo, DeviceId, DeviceKind
+from wardwatch.model.event import Event, EventKind, InterfaceStatus
+from wardwatch.model.flow import proto_name
+from wardwatch.store.repository import Store
+
+IDENTITY_FIELDS = ("vendor", "model", "device_type", "firmware", "os")
+#: Seconds between two attempts to reopen a lost interface.
+RETRY_S = 1.0
+#: Longest wait for frames in one step of the loop (also how fast a stop request is noticed).
+STEP_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorOptions:
+    """How often the monitor writes, how long a segment lasts, and when it calls a device silent."""
+
+    flush_s: float = 1.0
+    """Seconds between two ingests of the open segment (and status updates)."""
+    segment_s: float = 300.0
+    """Seconds of traffic per stored capture segment."""
+    silent_after_s: float = 600.0
+    """A device seen during the run and quiet this long gets a ``device-silent`` event."""
+    learn_s: float = 0.0
+    """For this long after the start, new devices and paths join the baseline without events."""
+
+
+@dataclass(slots=True)
+class _Interface:
+    capture: LiveCapture
+    state: str = "capturing"
+    message: str = ""
+    packets: int = 0
+    bytes: int = 0
+    retry_at: float = 0.0
+    last_packets: int = 0
+    last_bytes: int = 0
+    last_stats: RingStats | None = None
+    """The kernel figures when they were last accounted (what is new since is accounted at the next flush)."""
+
+
+@dataclass(slots=True)
+class _Segment:
+    id: CaptureId
+    started: float
+    inventory: InventoryBuilder
+    session: FastSession
+    next_number: int = 1
+    linktypes: set[int] = field(default_factory=set)
+
+
+class Monitor:
+    """Runs until ``stop`` is set (``run``); see the module docstring.
+
+    ``warnings``: what the silence check found on the interfaces (kept in their status). ``on_event`` is called
+    with every event once it is stored. ``clock`` gives nanoseconds since the epoch (the frames' clock).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        captures: Sequence[LiveCapture],
+        tool_version: str,
+        options: MonitorOptions | None = None,
+        sensor: str | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        warnings: dict[str, str] | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if not captures:
+            raise ValueError("a monitor needs at least one interface")
+        self.engine = engine
+        self.store = store
+        self.options = options or MonitorOptions()
+        self.tool_version = tool_version
+        self.sensor = sensor or socket.gethostname()
+        self.on_event = on_event
+        self.clock = clock
+        self.interfaces = [_Interface(c, message=(warnings or {}).get(c.interface, "")) for c in captures]
+        self.started_ns = clock()
+        self._started = time.monotonic()
+        self._seq = 0
+        self.identities: dict[str, tuple[str | None, ...]] = {}
+        self.paths: set[tuple[str, str, int, int | None]] = set()
+        self.last_seen: dict[str, int] = {}
+        self.silent: set[str] = set()
+        self.segments = 0
+        self.events_logged = 0
+        self._segment: _Segment | None = None
+
+    # --- the loop --------------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Capture, ingest every ``flush_s`` and log events until ``stop`` is set; then dissect what is still
+        open, ingest it and mark the interfaces stopped. Interfaces that fail are retried, never fatal."""
+        self.identities = self.store.identities()
+        self.paths = {(e.src_device, e.dst_device, e.proto, e.port) for e in self.store.edges()}
+        for iface in self.interfaces:
+            self._open(iface, report=False)
+        self._segment = self._new_segment()
+        next_flush = time.monotonic() + self.options.flush_s
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                self._reopen(now)
+                self._read(min(STEP_S, max(0.0, next_flush - now)))
+                now = time.monotonic()
+                if now >= next_flush:
+                    seg = self._segment
+                    end = now - seg.started >= self.options.segment_s
+                    self._flush(end)
+                    if end:
+                        self._segment = self._new_segment()
+                    next_flush = now + self.options.flush_s
+        finally:
+            self._read(0.0)
+            self._flush(True)
+            for iface in self.interfaces:
+                iface.capture.close()
+                iface.state = "stopped"
+            self._put_status(self.options.flush_s)
+
+    def _new_segment(self) -> _Segment:
+        self._seq += 1
+        names = ",".join(i.capture.interface for i in self.interfaces)
+        key = f"live|{self.sensor}|{names}|{self.started_ns}|{self._seq}"
+        seg_id = CaptureId(hashlib.sha256(key.encode()).hexdigest()[:16])
+        inventory = InventoryBuilder()
+        path = f"live:{self.sensor}:{names}"
+        session = FastSession(self.engine, path, seg_id, inventory, deep_process=False)
+        self.segments += 1
+        return _Segment(seg_id, time.monotonic(), inventory, session)
+
+    def _open(self, iface: _Interface, report: bool) -> None:
+        try:
+            iface.capture.open()
+        except InterfaceError as exc:
+            if iface.state != "lost" or iface.message != exc.message:
+                iface.state, iface.message = "lost", exc.message
+                self._log([self._event(EventKind.INTERFACE_LOST, f"{iface.capture.interface}: {exc.message}", iface)])
+            iface.retry_at = time.monotonic() + RETRY_S
+            return
+        if iface.state == "lost" and report:
+            self._log([self._event(EventKind.INTERFACE_BACK, f"{iface.capture.interface}: capturing again", iface)])
+        iface.state, iface.message = "capturing", iface.message if iface.state != "lost" else ""
+
+    def _reopen(self, now: float) -> None:
+        for iface in self.interfaces:
+            if iface.state == "lost" and now >= iface.retry_at:
+                self._open(iface, report=True)
+
+    def _lose(self, iface: _Interface, exc: InterfaceError) -> None:
+        assert self._segment is not None
+        self._log(self._account(self._segment, iface))
+        iface.capture.close()
+        iface.state, iface.message = "lost", exc.message
+        iface.retry_at = time.monotonic() + RETRY_S
+        self._log([self._event(EventKind.INTERFACE_LOST, f"{iface.capture.interface}: {exc.message}", iface)])
+
+    def _read(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for frames on any open interface; account every ready block."""
+        open_ifaces = [i for i in self.interfaces if i.capture.is_open]
+        if not open_ifaces:
+            time.sleep(timeout_s)
+            return
+        poller = select.poll()
+        for iface in open_ifaces:
+            poller.register(iface.capture.fileno(), select.POLLIN | select.POLLERR)
+        poller.poll(int(timeout_s * 1000))
+        seg = self._segment
+        assert seg is not None
+        for iface in open_ifaces:
+            try:
+                iface.capture.check()
+                for batch in iface.capture.batches(seg.next_number):
+                    self._add(seg, iface, batch)
+            except InterfaceError as exc:
+                self._lose(iface, exc)
+
+    def _add(self, seg: _Segment, iface: _Interface, batch: RecordBatch) -> None:
+        seg.session.add(batch)
+        seg.next_number += len(batch)
+        seg.linktypes.add(iface.capture.linktype)
+        iface.packets += len(batch)
+        iface.bytes += int(batch.wirelen.sum())
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def _flush(self, end_segment: bool) -> None:
+        """Ingest the open segment (dissecting its open connections first when it ends), then log events."""
+        seg = self._segment
+        assert seg is not None
+        self._account_kernel(seg)
+        if end_segment:
+            seg.session.finish()
+        session = seg.session
+        if session.packets or session.skips.counts:
+            resolution = seg.inventory.resolve(None, self.engine.catalog)
+            flows = session.table.records().columns(resolution, seg.id).sorted()
+            info = CaptureInfo(
+                id=seg.id, digest=f"live:{seg.id}", sha256=None, path=session.path, size=session.bytes,
+                format="live", linktypes=tuple(sorted(seg.linktypes)), packets=session.packets, bytes=session.bytes,
+                first_ns=session.first_ns, last_ns=session.last_ns,
+            )  # fmt: skip
+            edges = MapEdges(flows)
+            analysis = Analysis(
+                captures=(info,), devices=resolution.devices, flows=flows, edges=edges, findings=(),
+                skipped=tuple(session.skips.result(seg.id)), errors=tuple(str(e) for e in session.errors),
+            )  # fmt: skip
+            self.store.ingest(analysis, self.tool_version, self.clock())
+            self._log(self._changes(analysis))
+        self._log(self._silence())
+        self._put_status(self.options.flush_s)
+
+    def _account_kernel(self, seg: _Segment) -> None:
+        """Kernel drops and frames the host sent since the last flush, on every open interface."""
+        events = []
+        for iface in self.interfaces:
+            if iface.capture.is_open:
+                events += self._account(seg, iface)
+        self._log(events)
+
+    def _account(self, seg: _Segment, iface: _Interface) -> list[Event]:
+        """What the kernel counted on ``iface`` since the last time: drops and frames this host sent go into the
+        segment's ``skipped`` (stored with the traffic they belong to); drops are also an event."""
+        stats = iface.capture.stats()
+        before = iface.last_stats
+        drops = stats.drops - (before.drops if before else 0)
+        outgoing = stats.outgoing - (before.outgoing if before else 0)
+        iface.last_stats = stats
+        name = iface.capture.interface
+        number = max(1, seg.next_number - 1)
+        if outgoing > 0:
+            seg.session.skips.add_count(
+                f"sent by this host on {name}: not analysed (a silent sensor sends nothing)", outgoing, number
+            )
+        if drops <= 0:
+            return []
+        seg.session.skips.add_count(f"dropped by the kernel on {name} (capture ring full): not analysed", drops, number)
+        text = f"{name}: the kernel dropped {drops} frames (capture ring full)"
+        return [self._event(EventKind.CAPTURE_LOSS, text, iface, detail=(("drops", str(drops)),))]
+
+    def _changes(self, analysis: Analysis) -> list[Event]:
+        """New devices, changed identities and new paths, against what the store held before this ingest."""
+        learning = time.monotonic() - self._started < self.options.learn_s
+        now = self.clock()
+        events: list[Event] = []
+        stored = self.store.identities()
+        for device in analysis.devices:
+            self.last_seen[device.id] = max(self.last_seen.get(device.id, 0), device.last_ns)
+            if device.id in self.silent and now - device.last_ns < self.options.silent_after_s * 1e9:
+                self.silent.discard(device.id)
+                events.append(Event(EventKind.DEVICE_BACK, device.last_ns, f"{device.id} is heard again", device.id))
+            new = stored.get(device.id)
+            if new is None:  # folded into a MAC device by the store
+                continue
+            old = self.identities.get(device.id)
+            if old is None:
+                if not learning:
+                    what = ", ".join(v for v in new if v) or "no identity yet"
+                    events.append(
+                        Event(
+                            EventKind.NEW_DEVICE, device.first_ns, f"new device {device.id} ({what})", device.id,
+                            detail=tuple((f, v) for f, v in zip(IDENTITY_FIELDS, new, strict=True) if v),
+                        )
+                    )  # fmt: skip
+            elif old != new:
+                changed = tuple(
+                    (f, f"{a or '-'} -> {b or '-'}")
+                    for f, a, b in zip(IDENTITY_FIELDS, old, new, strict=True)
+                    if a != b and b is not None
+                )
+                if changed and not learning:
+                    text = "; ".join(f"{f} {v}" for f, v in changed)
+                    summary = f"{device.id}: {text}"
+                    events.append(Event(EventKind.IDENTITY_CHANGED, device.last_ns, summary, device.id, detail=changed))
+            self.identities[device.id] = new
+        for edge in analysis.edges:
+            key = (edge.src_device, edge.dst_device, edge.proto, edge.port)
+            if key in self.paths:
+                continue
+            self.paths.add(key)
+            if not learning:
+                service = proto_name(edge.proto) if edge.port is None else f"{proto_name(edge.proto)}/{edge.port}"
+                events.append(
+                    Event(
+                        EventKind.NEW_PATH, edge.first_ns, f"new path {edge.src_device} -> {edge.dst_device} {service}",
+                        edge.src_device, edge.dst_device, service,
+                        detail=(("flows", str(edge.flows)), ("packets", str(edge.packets))),
+                    )
+                )  # fmt: skip
+        return sorted(events, key=lambda e: (e.ts_ns, e.kind, e.device or ""))
+
+    def _silence(self) -> list[Event]:
+        """Devices with a MAC address of their own, seen during this run, quiet for ``silent_after_s``."""
+        now = self.clock()
+        limit = int(self.options.silent_after_s * 1e9)
+        events = []
+        for device, last in sorted(self.last_seen.items()):
+            if device in self.silent or not device.startswith(f"{DeviceKind.MAC.value}:") or now - last < limit:
+                continue
+            self.silent.add(device)
+            quiet = (now - last) / 1e9
+            events.append(
+                Event(
+                    EventKind.DEVICE_SILENT, now, f"{device} has sent nothing for {quiet:.0f} s", DeviceId(device),
+                    detail=(("last_seen_ns", str(last)),),
+                )
+            )  # fmt: skip
+        return events
+
+    def _event(
+        self, kind: EventKind, summary: str, iface: _Interface, detail: tuple[tuple[str, str], ...] = ()
+    ) -> Event:
+        return Event(kind, self.clock(), summary, detail=(("interface", iface.capture.interface), *detail))
+
+    def _log(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        stored = self.store.add_events([e if e.sensor else _with_sensor(e, self.sensor) for e in events])
+        self.events_logged += len(stored)
+        if self.on_event is not None:
+            for e in stored:
+                self.on_event(e)
+
+    def _put_status(self, interval_s: float) -> None:
+        now = self.clock()
+        rows = []
+        for iface in self.interfaces:
+            stats = iface.capture.stats()
+            pps = (iface.packets - iface.last_packets) / interval_s if interval_s > 0 else 0.0
+            bps = (iface.bytes - iface.last_bytes) / interval_s if interval_s > 0 else 0.0
+            iface.last_packets, iface.last_bytes = iface.packets, iface.bytes
+            rows.append(
+                InterfaceStatus(
+                    interface=iface.capture.interface, sensor=self.sensor, state=iface.state,
+                    started_ns=self.started_ns, updated_ns=now, packets=iface.packets, bytes=iface.bytes,
+                    kernel_packets=stats.packets, drops=stats.drops, outgoing=stats.outgoing,
+                    queue_blocks=stats.blocks_waiting, ring_blocks=stats.ring_blocks, packets_per_s=round(pps, 1),
+                    bytes_per_s=round(bps, 1), message=iface.message,
+                )
+            )  # fmt: skip
+        self.store.put_status(rows)
+
+
+def _with_sensor(event: Event, sensor: str) -> Event:
+    return Event(event.kind, event.ts_ns, event.summary, event.device, event.peer, event.service, event.detail, sensor)
