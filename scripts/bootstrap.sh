@@ -72,6 +72,8 @@ if [ "$mode" = "test" ]; then
   command -v storescp >/dev/null 2>&1 || missing+=(dcmtk)
   command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
   command -v ss >/dev/null 2>&1 || missing+=(iproute2)  # ip and ss: the ward lab's namespaces
+  command -v nft >/dev/null 2>&1 || missing+=(nftables)  # the live sensor's silence counters
+  command -v tcpreplay >/dev/null 2>&1 || missing+=(tcpreplay)  # bench: replaying a capture into a sensor
   if [ ${#missing[@]} -gt 0 ]; then
     if ! apt_install "${missing[@]}"; then
       echo "bootstrap: not root or no apt-get: tests needing ${missing[*]} will be skipped" >&2

@@ -1,8 +1,12 @@
 """BPF filter expressions (tcpdump's syntax) compiled by libpcap, for the kernel filter of a live socket.
 
-Only the compiler of libpcap is used (``pcap_open_dead`` + ``pcap_compile``): no device is opened and nothing
-is captured or sent through libpcap. libpcap is found with ``ctypes`` (Debian's ``libpcap0.8``, which tcpdump
-depends on); without it a filter cannot be compiled and ``FilterError`` says so.
+Only the compiler of libpcap is used. For an interface, the filter is compiled on a libpcap handle activated on
+that interface and closed again at once (nothing is captured through it, nothing is sent): on Linux the kernel
+moves a frame's VLAN tag out of the frame before the filter sees it, and only a live handle makes libpcap emit
+code that tests the tag where the kernel put it, so ``vlan 100`` and ``udp`` mean what they mean in tcpdump.
+Without an interface (``pcap_open_dead``) the code tests tags inside the frame, as a capture file holds them.
+libpcap is found with ``ctypes`` (Debian's ``libpcap0.8``, which tcpdump depends on); without it a filter cannot
+be compiled and ``FilterError`` says so.
 """
 
 from __future__ import annotations
@@ -53,15 +57,27 @@ def _libpcap() -> ctypes.CDLL:
     lib.pcap_geterr.argtypes = [ctypes.c_void_p]
     lib.pcap_freecode.argtypes = [ctypes.POINTER(_Program)]
     lib.pcap_close.argtypes = [ctypes.c_void_p]
+    lib.pcap_create.restype = ctypes.c_void_p
+    lib.pcap_create.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    lib.pcap_activate.restype = ctypes.c_int
+    lib.pcap_activate.argtypes = [ctypes.c_void_p]
+    lib.pcap_statustostr.restype = ctypes.c_char_p
+    lib.pcap_statustostr.argtypes = [ctypes.c_int]
     return lib
 
 
-def compile_filter(expression: str, linktype: int = 1, snaplen: int = 262_144) -> tuple[Instruction, ...]:
-    """``expression`` (pcap-filter(7) syntax) as classic BPF for frames of ``linktype``, optimised."""
+def compile_filter(
+    expression: str, linktype: int = 1, snaplen: int = 262_144, interface: str | None = None
+) -> tuple[Instruction, ...]:
+    """``expression`` (pcap-filter(7) syntax) as classic BPF, optimised: for a socket on ``interface`` when given
+    (see the module docstring; needs the rights to capture there), else for frames of ``linktype``."""
     lib = _libpcap()
-    handle = lib.pcap_open_dead(linktype, snaplen)
-    if not handle:
-        raise FilterError("libpcap could not make a compiler handle")
+    if interface is None:
+        handle = lib.pcap_open_dead(linktype, snaplen)
+        if not handle:
+            raise FilterError("libpcap could not make a compiler handle")
+    else:
+        handle = _live_handle(lib, interface)
     program = _Program()
     try:
         if lib.pcap_compile(handle, ctypes.byref(program), expression.encode(), 1, NETMASK_UNKNOWN) != 0:
@@ -76,6 +92,19 @@ def compile_filter(expression: str, linktype: int = 1, snaplen: int = 262_144) -
             lib.pcap_freecode(ctypes.byref(program))
     finally:
         lib.pcap_close(handle)
+
+
+def _live_handle(lib: ctypes.CDLL, interface: str) -> int:
+    errbuf = ctypes.create_string_buffer(256)
+    handle = lib.pcap_create(interface.encode(), errbuf)
+    if not handle:
+        raise FilterError(f"libpcap cannot use {interface}: {errbuf.value.decode(errors='replace')}")
+    status = lib.pcap_activate(handle)
+    if status < 0:
+        detail = (lib.pcap_geterr(handle) or lib.pcap_statustostr(status) or b"").decode(errors="replace")
+        lib.pcap_close(handle)
+        raise FilterError(f"libpcap cannot compile a filter for {interface}: {detail}")
+    return int(handle)
 
 
 def run_filter(program: tuple[Instruction, ...], frame: bytes, wirelen: int | None = None) -> int:

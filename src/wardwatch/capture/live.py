@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -164,6 +165,28 @@ def harden(interface: str) -> list[str]:
     return done
 
 
+class LiveSource(Protocol):
+    """What a monitor reads frames from: ``LiveCapture``, or anything that behaves like it (a replay)."""
+
+    interface: str
+    linktype: int
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def fileno(self) -> int: ...
+
+    def check(self) -> None: ...
+
+    def batches(self, first_number: int = 1) -> Iterator[RecordBatch]: ...
+
+    def stats(self) -> RingStats: ...
+
+
 class LiveCapture:
     """Frames arriving on one interface, read from a TPACKET_V3 ring (``open``, then ``batches``; ``close``).
 
@@ -225,7 +248,7 @@ class LiveCapture:
             )  # fmt: skip
             sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
             if self.bpf:
-                self._attach(sock, self.bpf)
+                self._attach(sock, self.bpf, name)
             ring = mmap.mmap(
                 sock.fileno(), self.block_size * self.block_nr, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
             )
@@ -245,10 +268,10 @@ class LiveCapture:
         self._sock, self._ring, self._next = sock, ring, 0
 
     @staticmethod
-    def _attach(sock: socket.socket, expression: str) -> None:
+    def _attach(sock: socket.socket, expression: str, interface: str) -> None:
         import ctypes
 
-        program = compile_filter(expression)
+        program = compile_filter(expression, interface=interface)
         insns = (ctypes.c_uint64 * len(program))(*(code | jt << 16 | jf << 24 | k << 32 for code, jt, jf, k in program))
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("@HP", len(program), ctypes.addressof(insns)))
 

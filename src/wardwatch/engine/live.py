@@ -17,6 +17,7 @@ The monitor only reads from its interfaces (``capture.live``) and writes to the 
 from __future__ import annotations
 
 import hashlib
+import os
 import select
 import socket
 import threading
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from wardwatch.capture.batch import RecordBatch
-from wardwatch.capture.live import LiveCapture, RingStats
+from wardwatch.capture.live import LiveSource, RingStats
 from wardwatch.engine import Engine, FastSession
 from wardwatch.errors import InterfaceError
 from wardwatch.inventory import InventoryBuilder, MapEdges
@@ -57,7 +58,7 @@ class MonitorOptions:
 
 @dataclass(slots=True)
 class _Interface:
-    capture: LiveCapture
+    capture: LiveSource
     state: str = "capturing"
     message: str = ""
     packets: int = 0
@@ -90,7 +91,7 @@ class Monitor:
         self,
         engine: Engine,
         store: Store,
-        captures: Sequence[LiveCapture],
+        captures: Sequence[LiveSource],
         tool_version: str,
         options: MonitorOptions | None = None,
         sensor: str | None = None,
@@ -111,6 +112,7 @@ class Monitor:
         self.started_ns = clock()
         self._started = time.monotonic()
         self._seq = 0
+        self._run = os.urandom(8).hex()  # two runs started in the same nanosecond still get their own segments
         self.identities: dict[str, tuple[str | None, ...]] = {}
         self.paths: set[tuple[str, str, int, int | None]] = set()
         self.last_seen: dict[str, int] = {}
@@ -118,43 +120,55 @@ class Monitor:
         self.segments = 0
         self.events_logged = 0
         self._segment: _Segment | None = None
+        self._next_flush = 0.0
+        self._status_at = time.monotonic()
 
     # --- the loop --------------------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         """Capture, ingest every ``flush_s`` and log events until ``stop`` is set; then dissect what is still
         open, ingest it and mark the interfaces stopped. Interfaces that fail are retried, never fatal."""
+        self.start()
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def start(self) -> None:
+        """Load the baseline (devices and paths the store knows), open the interfaces, begin a segment."""
         self.identities = self.store.identities()
         self.paths = {(e.src_device, e.dst_device, e.proto, e.port) for e in self.store.edges()}
         for iface in self.interfaces:
             self._open(iface, report=False)
         self._segment = self._new_segment()
-        next_flush = time.monotonic() + self.options.flush_s
-        try:
-            while not stop.is_set():
-                now = time.monotonic()
-                self._reopen(now)
-                self._read(min(STEP_S, max(0.0, next_flush - now)))
-                now = time.monotonic()
-                if now >= next_flush:
-                    seg = self._segment
-                    end = now - seg.started >= self.options.segment_s
-                    self._flush(end)
-                    if end:
-                        self._segment = self._new_segment()
-                    next_flush = now + self.options.flush_s
-        finally:
-            self._read(0.0)
-            self._flush(True)
-            for iface in self.interfaces:
-                iface.capture.close()
-                iface.state = "stopped"
-            self._put_status(self.options.flush_s)
+        self._next_flush = time.monotonic() + self.options.flush_s
+
+    def step(self) -> None:
+        """One turn of the loop: retry lost interfaces, read what arrives within ``STEP_S``, flush when due
+        (ending the segment when it is ``segment_s`` old)."""
+        now = time.monotonic()
+        self._reopen(now)
+        self._read(min(STEP_S, max(0.0, self._next_flush - now)))
+        now = time.monotonic()
+        if now >= self._next_flush:
+            assert self._segment is not None
+            self.flush(now - self._segment.started >= self.options.segment_s)
+            self._next_flush = now + self.options.flush_s
+
+    def close(self) -> None:
+        """Read what is ready, end the segment (its open connections dissected), mark the interfaces stopped."""
+        self._read(0.0)
+        self.flush(True, last=True)
+        for iface in self.interfaces:
+            iface.capture.close()
+            iface.state = "stopped"
+        self._put_status()
 
     def _new_segment(self) -> _Segment:
         self._seq += 1
         names = ",".join(i.capture.interface for i in self.interfaces)
-        key = f"live|{self.sensor}|{names}|{self.started_ns}|{self._seq}"
+        key = f"live|{self.sensor}|{names}|{self.started_ns}|{self._run}|{self._seq}"
         seg_id = CaptureId(hashlib.sha256(key.encode()).hexdigest()[:16])
         inventory = InventoryBuilder()
         path = f"live:{self.sensor}:{names}"
@@ -171,9 +185,12 @@ class Monitor:
                 self._log([self._event(EventKind.INTERFACE_LOST, f"{iface.capture.interface}: {exc.message}", iface)])
             iface.retry_at = time.monotonic() + RETRY_S
             return
-        if iface.state == "lost" and report:
+        back = iface.state == "lost"
+        if back and report:
             self._log([self._event(EventKind.INTERFACE_BACK, f"{iface.capture.interface}: capturing again", iface)])
-        iface.state, iface.message = "capturing", iface.message if iface.state != "lost" else ""
+        iface.state, iface.message = "capturing", "" if back else iface.message
+        if back and report:
+            self._put_status()
 
     def _reopen(self, now: float) -> None:
         for iface in self.interfaces:
@@ -187,6 +204,7 @@ class Monitor:
         iface.state, iface.message = "lost", exc.message
         iface.retry_at = time.monotonic() + RETRY_S
         self._log([self._event(EventKind.INTERFACE_LOST, f"{iface.capture.interface}: {exc.message}", iface)])
+        self._put_status()  # a state change is visible at once, not at the next flush
 
     def _read(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` for frames on any open interface; account every ready block."""
@@ -217,8 +235,9 @@ class Monitor:
 
     # --- writing ---------------------------------------------------------------------------------------------
 
-    def _flush(self, end_segment: bool) -> None:
-        """Ingest the open segment (dissecting its open connections first when it ends), then log events."""
+    def flush(self, end_segment: bool, last: bool = False) -> None:
+        """Ingest the open segment (dissecting its open connections first when it ends, and starting the next
+        unless ``last``), then log events and write the status."""
         seg = self._segment
         assert seg is not None
         self._account_kernel(seg)
@@ -241,7 +260,10 @@ class Monitor:
             self.store.ingest(analysis, self.tool_version, self.clock())
             self._log(self._changes(analysis))
         self._log(self._silence())
-        self._put_status(self.options.flush_s)
+        if end_segment and not last:
+            self._segment = self._new_segment()
+        if not last:
+            self._put_status()
 
     def _account_kernel(self, seg: _Segment) -> None:
         """Kernel drops and frames the host sent since the last flush, on every open interface."""
@@ -354,8 +376,10 @@ class Monitor:
             for e in stored:
                 self.on_event(e)
 
-    def _put_status(self, interval_s: float) -> None:
+    def _put_status(self) -> None:
         now = self.clock()
+        mono = time.monotonic()
+        interval_s, self._status_at = mono - self._status_at, mono
         rows = []
         for iface in self.interfaces:
             stats = iface.capture.stats()
