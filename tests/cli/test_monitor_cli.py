@@ -24,7 +24,7 @@ EVENTS = [
 ]  # fmt: skip
 STATUS = InterfaceStatus(
     interface="span0", sensor="s1", state="capturing", started_ns=1, updated_ns=1_796_000_002_000_000_000,
-    packets=1000, bytes=64000, kernel_packets=1005, drops=5, outgoing=0, queue_blocks=1, ring_blocks=64,
+    packets=1000, bytes=64000, kernel_packets=1005, drops=5, outgoing=0, queue_blocks=1, ring_blocks=64, backlog=0,
     packets_per_s=250.0, bytes_per_s=16000.0, message="",
 )  # fmt: skip
 

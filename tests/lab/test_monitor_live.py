@@ -120,7 +120,10 @@ def run(tmp_path: Path) -> Iterator[Run]:
             finally:
                 st.close()
 
-        wait_for("the monitor to start capturing", capturing)
+        try:
+            wait_for("the monitor to start capturing", capturing, timeout=60)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; its output so far: {ward.output(proc)}") from None
         yield r
 
 

@@ -20,6 +20,7 @@ import select
 import socket
 import struct
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ SYSFS = Path("/sys/class/net")
 PROCFS = Path("/proc/sys/net/ipv6/conf")
 
 _BLOCK = struct.Struct("<III")  # tpacket_hdr_v1: block_status, num_pkts, offset_to_first_pkt (at +8)
+_BLOCK_LEN = struct.Struct("<IIII")  # … and blk_len
 _FRAME = struct.Struct("<IIIIIIHH")  # tpacket3_hdr: next_offset, sec, nsec, snaplen, len, status, mac, net
 _VLAN = struct.Struct("<IH")  # hv1: vlan_tci, vlan_tpid (at +32)
 
@@ -182,6 +184,8 @@ class LiveSource(Protocol):
 
     def check(self) -> None: ...
 
+    def wait(self, timeout_s: float) -> bool: ...
+
     def batches(self, first_number: int = 1) -> Iterator[RecordBatch]: ...
 
     def stats(self) -> RingStats: ...
@@ -218,6 +222,7 @@ class LiveCapture:
         self._next = 0
         self._packets = self._drops = self._freezes = self._outgoing = 0
         self._waiting = 0
+        self._stats_lock = threading.Lock()  # stats are read by the monitor while a reader thread drains the ring
 
     # --- lifetime --------------------------------------------------------------------------------------------
 
@@ -279,11 +284,12 @@ class LiveCapture:
         """Unmap the ring and close the socket (the figures so far are kept)."""
         if self._sock is not None:
             self._collect_stats()
-        if self._ring is not None:
-            self._ring.close()
-        if self._sock is not None:
-            self._sock.close()
-        self._sock = self._ring = None
+        with self._stats_lock:
+            if self._ring is not None:
+                self._ring.close()
+            if self._sock is not None:
+                self._sock.close()
+            self._sock = self._ring = None
 
     def __enter__(self) -> LiveCapture:
         self.open()
@@ -348,40 +354,54 @@ class LiveCapture:
         self._collect_stats()
 
     def _take(self, block: int, first_number: int) -> RecordBatch:
-        """Copy block ``block`` out as a batch and give it back to the kernel."""
+        """Copy block ``block`` out as a batch (one copy of the whole block) and give it back to the kernel.
+
+        Frames point into the copy; a frame whose VLAN tag the kernel moved into its header is copied once more,
+        tag put back, after the block (each part followed by ``GUARD`` spare bytes, as the decoder wants)."""
         ring = self._ring
         assert ring is not None
         base = block * self.block_size
-        _status, count, offset = _BLOCK.unpack_from(ring, base + 8)
-        buf = bytearray()
+        _status, count, offset, length = _BLOCK_LEN.unpack_from(ring, base + 8)
+        length = min(max(length, offset), self.block_size)
+        buf = bytearray(length + GUARD)
+        buf[:length] = memoryview(ring)[base : base + length]
+        struct.pack_into("<I", ring, base + 8, TP_STATUS_KERNEL)  # the block is the kernel's again
         starts: list[int] = []
         caplens: list[int] = []
         wirelens: list[int] = []
         stamps: list[int] = []
-        at = base + offset
+        at = offset
+        ether = self.linktype == LinkType.ETHERNET
+        unpack, vlan_unpack = _FRAME.unpack_from, _VLAN.unpack_from
         for _ in range(count):
-            nxt, sec, nsec, snap, length, status, mac, _net = _FRAME.unpack_from(ring, at)
-            if ring[at + SLL_OFFSET + PKTTYPE_OFFSET] == PACKET_OUTGOING:
+            if at + SLL_OFFSET + PKTTYPE_OFFSET >= length:
+                break  # a header past the block's end: the block is damaged, keep what came before
+            nxt, sec, nsec, snap, wire, status, mac, _net = unpack(buf, at)
+            if buf[at + SLL_OFFSET + PKTTYPE_OFFSET] == PACKET_OUTGOING:
                 self._outgoing += 1
             else:
                 frame = at + mac
-                starts.append(len(buf))
-                if status & TP_STATUS_VLAN_VALID and self.linktype == LinkType.ETHERNET and snap >= 12:
-                    tci, tpid = _VLAN.unpack_from(ring, at + 32)
+                snap = max(0, min(snap, length - frame))
+                if status & TP_STATUS_VLAN_VALID and ether and snap >= 12:
+                    tci, tpid = vlan_unpack(buf, at + 32)
                     tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100
-                    buf += ring[frame : frame + 12]
-                    buf += struct.pack(">HH", tpid, tci & 0xFFFF)
-                    buf += ring[frame + 12 : frame + snap]
+                    starts.append(len(buf))
+                    buf += (
+                        buf[frame : frame + 12]
+                        + struct.pack(">HH", tpid, tci & 0xFFFF)
+                        + buf[frame + 12 : frame + snap]
+                    )
+                    buf += bytes(GUARD)
                     snap += 4
-                    length += 4
+                    wire += 4
                 else:
-                    buf += ring[frame : frame + snap]
+                    starts.append(frame)
                 caplens.append(snap)
-                wirelens.append(length)
+                wirelens.append(wire)
                 stamps.append(sec * 1_000_000_000 + nsec)
+            if not nxt:
+                break
             at += nxt
-        struct.pack_into("<I", ring, base + 8, TP_STATUS_KERNEL)
-        buf += bytes(GUARD)
         n = len(starts)
         return RecordBatch(
             buf=buf,
@@ -396,16 +416,17 @@ class LiveCapture:
         )
 
     def _collect_stats(self) -> None:
-        if self._sock is None:
-            return
-        try:
-            raw = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
-        except OSError:
-            return
-        packets, drops, freezes = struct.unpack("<III", raw)  # reading resets the kernel's counters
-        self._packets += packets
-        self._drops += drops
-        self._freezes += freezes
+        with self._stats_lock:
+            if self._sock is None:
+                return
+            try:
+                raw = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
+            except OSError:
+                return
+            packets, drops, freezes = struct.unpack("<III", raw)  # reading resets the kernel's counters
+            self._packets += packets
+            self._drops += drops
+            self._freezes += freezes
 
     def stats(self) -> RingStats:
         """The counters so far (the kernel's are read and added up here)."""

@@ -82,7 +82,7 @@ def monitor(
         typer.Option(
             "--segment-seconds", envvar="WARDWATCH_SEGMENT_SECONDS", min=1, help="Seconds per stored segment."
         ),
-    ] = 300.0,
+    ] = 60.0,
     silent_after: Annotated[
         float,
         typer.Option(
@@ -343,12 +343,24 @@ def status(
     from wardwatch.cli.common import console_for
 
     table = Table(title="Monitored interfaces")
-    for col in ("sensor", "interface", "state", "updated", "packets", "dropped", "sent", "pkt/s", "queue", "message"):
+    for col in (
+        "sensor",
+        "interface",
+        "state",
+        "updated",
+        "packets",
+        "dropped",
+        "sent",
+        "pkt/s",
+        "ring",
+        "backlog",
+        "message",
+    ):
         table.add_column(col, justify="right" if col in ("packets", "dropped", "sent", "pkt/s") else "left")
     for s in rows:
         table.add_row(
             s.sensor, s.interface, s.state, _iso(s.updated_ns), f"{s.packets:,}", f"{s.drops:,}", f"{s.outgoing:,}",
-            f"{s.packets_per_s:,.0f}", f"{s.queue_blocks}/{s.ring_blocks}", s.message,
+            f"{s.packets_per_s:,.0f}", f"{s.queue_blocks}/{s.ring_blocks}", str(s.backlog), s.message,
         )  # fmt: skip
     console_for(sys.stdout).print(table)
     if not rows:
@@ -368,6 +380,7 @@ def prometheus(rows: list[InterfaceStatus]) -> str:
         ("drops", "counter", "Frames the kernel dropped (capture ring full)."),
         ("outgoing", "counter", "Frames this host sent on the interface (0 on a silent sensor)."),
         ("queue_blocks", "gauge", "Capture ring blocks waiting at the last read."),
+        ("backlog", "gauge", "Batches copied out of the ring and waiting to be analysed."),
         ("packets_per_s", "gauge", "Frames analysed per second."),
         ("updated_ns", "gauge", "When the status was written (ns since the epoch)."),
     )

@@ -18,19 +18,24 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import select
 import socket
 import threading
 import time
+import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from wardwatch.capture.batch import RecordBatch
 from wardwatch.capture.live import LiveSource, RingStats
 from wardwatch.engine import Engine, FastSession
 from wardwatch.errors import InterfaceError
 from wardwatch.inventory import InventoryBuilder, MapEdges
-from wardwatch.model import Analysis, CaptureId, CaptureInfo, DeviceId, DeviceKind
+from wardwatch.model import Analysis, CaptureId, CaptureInfo, Device, DeviceId, DeviceKind, Edge
 from wardwatch.model.event import Event, EventKind, InterfaceStatus
 from wardwatch.model.flow import proto_name
 from wardwatch.store.repository import Store
@@ -40,6 +45,11 @@ IDENTITY_FIELDS = ("vendor", "model", "device_type", "firmware", "os")
 RETRY_S = 1.0
 #: Longest wait for frames in one step of the loop (also how fast a stop request is noticed).
 STEP_S = 0.2
+#: Seconds between two ingests of every device of a segment; in between only devices whose addresses, identity
+#: or evidence changed are merged (so the store's first/last-seen times and counts lag by up to this much).
+FULL_S = 30.0
+#: After a flush of T seconds, the next one comes no sooner than this many times T later (``MonitorOptions``).
+FLUSH_DUTY = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +57,19 @@ class MonitorOptions:
     """How often the monitor writes, how long a segment lasts, and when it calls a device silent."""
 
     flush_s: float = 1.0
-    """Seconds between two ingests of the open segment (and status updates)."""
-    segment_s: float = 300.0
+    """Seconds between two ingests of the open segment (and status updates), at least: a flush that took T
+    seconds is followed by ``FLUSH_DUTY`` x T seconds of analysis only, so that writing never takes more than a
+    third of the sensor's time however large the segment (a new device then waits up to about 3 T + T)."""
+    segment_s: float = 60.0
     """Seconds of traffic per stored capture segment."""
     silent_after_s: float = 600.0
     """A device seen during the run and quiet this long gets a ``device-silent`` event."""
     learn_s: float = 0.0
     """For this long after the start, new devices and paths join the baseline without events."""
+    writer_process: bool = True
+    """Write to the store in a forked child while this process reads on (where ``os.fork`` exists)."""
+    backlog_mb: int = 256
+    """Frames copied out of the kernel's rings and not yet analysed, at most (MiB, all interfaces each)."""
 
 
 @dataclass(slots=True)
@@ -68,6 +84,73 @@ class _Interface:
     last_bytes: int = 0
     last_stats: RingStats | None = None
     """The kernel figures when they were last accounted (what is new since is accounted at the next flush)."""
+    reader: _Reader | None = None
+
+
+class _Reader:
+    """Drains one interface's ring in a thread of its own, so that the ring empties while the monitor analyses
+    and writes (the copying and the waits leave the interpreter to the monitor most of the time). With more than
+    ``limit`` bytes copied out and not yet analysed it stops draining: the ring then fills and the kernel counts
+    what it drops, so an overload is never silent."""
+
+    def __init__(self, capture: LiveSource, limit: int, wake: threading.Event) -> None:
+        self.capture = capture
+        self.limit = limit
+        self.wake = wake
+        self.queue: deque[RecordBatch] = deque()
+        self.bytes = 0
+        self.lock = threading.Lock()
+        self.error: InterfaceError | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"wardwatch-ring-{capture.interface}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                if self.bytes >= self.limit:
+                    self.stopping.wait(0.005)
+                    continue
+                if not self.capture.wait(0.1):
+                    continue
+                self.capture.check()
+                for batch in self.capture.batches():
+                    with self.lock:
+                        self.queue.append(batch)
+                        self.bytes += len(batch.buf)
+                    self.wake.set()
+        except InterfaceError as exc:
+            self.error = exc
+        except Exception as exc:  # a bug here must not stop capture unseen: it is reported as a lost interface
+            self.error = InterfaceError(self.capture.interface, f"capture failed: {type(exc).__name__}: {exc}")
+        self.wake.set()
+
+    def take(self) -> list[RecordBatch]:
+        """The batches copied out so far, oldest first."""
+        with self.lock:
+            out = list(self.queue)
+            self.queue.clear()
+            self.bytes = 0
+        return out
+
+    @property
+    def backlog(self) -> int:
+        """Batches copied out of the ring and not yet analysed."""
+        return len(self.queue)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+
+@dataclass(slots=True)
+class _Writer:
+    """A forked child writing a segment (``Monitor._fork_write``)."""
+
+    pid: int
+    fd: int
+    segment: _Segment
+    end_segment: bool
 
 
 @dataclass(slots=True)
@@ -78,6 +161,11 @@ class _Segment:
     session: FastSession
     next_number: int = 1
     linktypes: set[int] = field(default_factory=set)
+    stored: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """What each device looked like when last ingested (``_shape``): unchanged ones are skipped between full
+    ingests."""
+    full_at: float = 0.0
+    """When every device of the segment was last ingested (``time.monotonic``)."""
 
 
 class Monitor:
@@ -120,7 +208,13 @@ class Monitor:
         self.segments = 0
         self.events_logged = 0
         self._segment: _Segment | None = None
+        self._wake = threading.Event()
+        self._writer: _Writer | None = None
+        self.write_failures = 0
+        """Writes whose child process failed (each was done again in this process or by the next write)."""
         self._next_flush = 0.0
+        self.last_flush_s = 0.0
+        """How long the last periodic flush took."""
         self._status_at = time.monotonic()
 
     # --- the loop --------------------------------------------------------------------------------------------
@@ -154,11 +248,16 @@ class Monitor:
         if now >= self._next_flush:
             assert self._segment is not None
             self.flush(now - self._segment.started >= self.options.segment_s)
-            self._next_flush = now + self.options.flush_s
+            took = time.monotonic() - now
+            self.last_flush_s = took
+            self._next_flush = now + max(self.options.flush_s, took + FLUSH_DUTY * took)
 
     def close(self) -> None:
-        """Read what is ready, end the segment (its open connections dissected), mark the interfaces stopped."""
-        self._read(0.0)
+        """Analyse what has arrived, end the segment (its open connections dissected), mark the interfaces
+        stopped."""
+        self.settle()
+        for iface in self.interfaces:
+            self._stop_reader(iface)
         self.flush(True, last=True)
         for iface in self.interfaces:
             iface.capture.close()
@@ -179,6 +278,7 @@ class Monitor:
     def _open(self, iface: _Interface, report: bool) -> None:
         try:
             iface.capture.open()
+            iface.reader = _Reader(iface.capture, self.options.backlog_mb * 1024 * 1024, self._wake)
         except InterfaceError as exc:
             if iface.state != "lost" or iface.message != exc.message:
                 iface.state, iface.message = "lost", exc.message
@@ -199,6 +299,7 @@ class Monitor:
 
     def _lose(self, iface: _Interface, exc: InterfaceError) -> None:
         assert self._segment is not None
+        self._stop_reader(iface)
         self._log(self._account(self._segment, iface))
         iface.capture.close()
         iface.state, iface.message = "lost", exc.message
@@ -207,26 +308,48 @@ class Monitor:
         self._put_status()  # a state change is visible at once, not at the next flush
 
     def _read(self, timeout_s: float) -> None:
-        """Wait up to ``timeout_s`` for frames on any open interface; account every ready block."""
-        open_ifaces = [i for i in self.interfaces if i.capture.is_open]
-        if not open_ifaces:
-            time.sleep(timeout_s)
-            return
-        poller = select.poll()
-        for iface in open_ifaces:
-            poller.register(iface.capture.fileno(), select.POLLIN | select.POLLERR)
-        poller.poll(int(timeout_s * 1000))
+        """Wait up to ``timeout_s`` for frames on any interface; analyse every batch its reader copied out."""
+        self._wake.wait(timeout_s)
+        self._wake.clear()
         seg = self._segment
         assert seg is not None
-        for iface in open_ifaces:
+        for iface in self.interfaces:
+            reader = iface.reader
+            if reader is None:
+                continue
+            for batch in reader.take():
+                self._add(seg, iface, batch)
+            if reader.error is not None:
+                self._lose(iface, reader.error)
+
+    def _stop_reader(self, iface: _Interface) -> None:
+        """Stop ``iface``'s reader and analyse what it had copied out."""
+        reader, iface.reader = iface.reader, None
+        if reader is None:
+            return
+        reader.stop()
+        assert self._segment is not None
+        for batch in reader.take():
+            self._add(self._segment, iface, batch)
+
+    def settle(self) -> None:
+        """Analyse everything the interfaces have received so far (the readers are stopped meanwhile, then
+        started again): what ``close`` does before its last write, and what tests use to be exact."""
+        assert self._segment is not None
+        for iface in self.interfaces:
+            if iface.reader is None:
+                continue
+            self._stop_reader(iface)
             try:
-                iface.capture.check()
-                for batch in iface.capture.batches(seg.next_number):
-                    self._add(seg, iface, batch)
+                for batch in iface.capture.batches():
+                    self._add(self._segment, iface, batch)
             except InterfaceError as exc:
                 self._lose(iface, exc)
+                continue
+            iface.reader = _Reader(iface.capture, self.options.backlog_mb * 1024 * 1024, self._wake)
 
     def _add(self, seg: _Segment, iface: _Interface, batch: RecordBatch) -> None:
+        batch.number = np.arange(seg.next_number, seg.next_number + len(batch), dtype=np.int64)
         seg.session.add(batch)
         seg.next_number += len(batch)
         seg.linktypes.add(iface.capture.linktype)
@@ -236,11 +359,28 @@ class Monitor:
     # --- writing ---------------------------------------------------------------------------------------------
 
     def flush(self, end_segment: bool, last: bool = False) -> None:
-        """Ingest the open segment (dissecting its open connections first when it ends, and starting the next
-        unless ``last``), then log events and write the status."""
+        """Write the open segment to the store (dissecting its open connections first when it ends, and starting
+        the next unless ``last``), log events, write the status.
+
+        With ``writer_process`` the write runs in a forked copy of this process (``_fork_write``) while this one
+        reads on; a write still running when the next is due makes that one wait for the next turn. The last
+        write (``last``) is done here, after the running one has ended."""
         seg = self._segment
         assert seg is not None
         self._account_kernel(seg)
+        self._collect_writer(block=last)
+        if self._writer is None:
+            if last or not self.options.writer_process or not hasattr(os, "fork"):
+                self._write(seg, end_segment)
+            else:
+                self._fork_write(seg, end_segment)
+            if end_segment and not last:
+                self._segment = self._new_segment()
+        if not last:
+            self._put_status()
+
+    def _write(self, seg: _Segment, end_segment: bool) -> None:
+        """Resolve and ingest ``seg``, then log what changed (see ``flush``)."""
         if end_segment:
             seg.session.finish()
         session = seg.session
@@ -252,18 +392,70 @@ class Monitor:
                 format="live", linktypes=tuple(sorted(seg.linktypes)), packets=session.packets, bytes=session.bytes,
                 first_ns=session.first_ns, last_ns=session.last_ns,
             )  # fmt: skip
+            full = end_segment or time.monotonic() - seg.full_at >= FULL_S
+            devices = resolution.devices
+            if not full:
+                devices = tuple(d for d in devices if seg.stored.get(d.id) != _shape(d))
+            else:
+                seg.full_at = time.monotonic()
+            seg.stored.update((d.id, _shape(d)) for d in devices)
             edges = MapEdges(flows)
             analysis = Analysis(
-                captures=(info,), devices=resolution.devices, flows=flows, edges=edges, findings=(),
+                captures=(info,), devices=devices, flows=flows, edges=edges, findings=(),
                 skipped=tuple(session.skips.result(seg.id)), errors=tuple(str(e) for e in session.errors),
             )  # fmt: skip
             self.store.ingest(analysis, self.tool_version, self.clock())
-            self._log(self._changes(analysis))
+            self._log(self._changes(resolution.devices, edges))
         self._log(self._silence())
-        if end_segment and not last:
-            self._segment = self._new_segment()
-        if not last:
-            self._put_status()
+
+    def _fork_write(self, seg: _Segment, end_segment: bool) -> None:
+        """``_write`` in a forked child: a copy-on-write snapshot of this moment, written while this process
+        reads on. The child sends back what it learnt (known identities and paths, last sightings, silences)."""
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: only the snapshot, a connection of its own, then _exit
+            code = 1
+            try:
+                os.close(read_fd)
+                self.store.engine.dispose(close=False)  # never use the parent's database connections
+                logged = self.events_logged
+                self._write(seg, end_segment)
+                state = (self.identities, self.paths, self.last_seen, self.silent, self.events_logged - logged,
+                         seg.stored, seg.full_at)  # fmt: skip
+                with os.fdopen(write_fd, "wb") as out:
+                    out.write(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+                code = 0
+            except BaseException:  # noqa: BLE001 - reported on stderr; the parent sees the exit code
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self._writer = _Writer(pid, read_fd, seg, end_segment)
+
+    def _collect_writer(self, block: bool) -> None:
+        """Take the results of a finished writer child (waiting for it when ``block``); a child that failed
+        has its write done again here, so that nothing it held is lost."""
+        writer = self._writer
+        if writer is None:
+            return
+        if not block and not select.select([writer.fd], [], [], 0)[0]:
+            return
+        chunks = []
+        while chunk := os.read(writer.fd, 1 << 20):
+            chunks.append(chunk)
+        os.close(writer.fd)
+        _, status = os.waitpid(writer.pid, 0)
+        self._writer = None
+        data = b"".join(chunks)
+        if os.waitstatus_to_exitcode(status) == 0 and data:
+            identities, paths, last_seen, silent, logged, stored, full_at = pickle.loads(data)  # noqa: S301 - our child
+            self.identities, self.paths, self.last_seen, self.silent = identities, paths, last_seen, silent
+            self.events_logged += logged
+            writer.segment.stored, writer.segment.full_at = stored, full_at
+            return
+        self.write_failures += 1
+        if writer.end_segment:  # the segment's last write: do it here
+            self._write(writer.segment, True)
 
     def _account_kernel(self, seg: _Segment) -> None:
         """Kernel drops and frames the host sent since the last flush, on every open interface."""
@@ -293,13 +485,13 @@ class Monitor:
         text = f"{name}: the kernel dropped {drops} frames (capture ring full)"
         return [self._event(EventKind.CAPTURE_LOSS, text, iface, detail=(("drops", str(drops)),))]
 
-    def _changes(self, analysis: Analysis) -> list[Event]:
+    def _changes(self, devices: Sequence[Device], edges: Sequence[Edge]) -> list[Event]:
         """New devices, changed identities and new paths, against what the store held before this ingest."""
         learning = time.monotonic() - self._started < self.options.learn_s
         now = self.clock()
         events: list[Event] = []
         stored = self.store.identities()
-        for device in analysis.devices:
+        for device in devices:
             self.last_seen[device.id] = max(self.last_seen.get(device.id, 0), device.last_ns)
             if device.id in self.silent and now - device.last_ns < self.options.silent_after_s * 1e9:
                 self.silent.discard(device.id)
@@ -328,7 +520,7 @@ class Monitor:
                     summary = f"{device.id}: {text}"
                     events.append(Event(EventKind.IDENTITY_CHANGED, device.last_ns, summary, device.id, detail=changed))
             self.identities[device.id] = new
-        for edge in analysis.edges:
+        for edge in edges:
             key = (edge.src_device, edge.dst_device, edge.proto, edge.port)
             if key in self.paths:
                 continue
@@ -391,7 +583,8 @@ class Monitor:
                     interface=iface.capture.interface, sensor=self.sensor, state=iface.state,
                     started_ns=self.started_ns, updated_ns=now, packets=iface.packets, bytes=iface.bytes,
                     kernel_packets=stats.packets, drops=stats.drops, outgoing=stats.outgoing,
-                    queue_blocks=stats.blocks_waiting, ring_blocks=stats.ring_blocks, packets_per_s=round(pps, 1),
+                    queue_blocks=stats.blocks_waiting, ring_blocks=stats.ring_blocks,
+                    backlog=iface.reader.backlog if iface.reader is not None else 0, packets_per_s=round(pps, 1),
                     bytes_per_s=round(bps, 1), message=iface.message,
                 )
             )  # fmt: skip
@@ -400,3 +593,13 @@ class Monitor:
 
 def _with_sensor(event: Event, sensor: str) -> Event:
     return Event(event.kind, event.ts_ns, event.summary, event.device, event.peer, event.service, event.detail, sensor)
+
+
+def _shape(device: Device) -> tuple[object, ...]:
+    """What of ``device`` matters between two full ingests: its addresses, identity, names and which evidence
+    it has (not when or how often each was seen)."""
+    return (
+        tuple((a.ip, a.vlan) for a in device.addresses), device.vlans, device.vendor, device.model,
+        device.device_type, device.firmware, device.os, device.hostnames, device.router, device.via,
+        tuple((e.attribute, e.value, e.source) for e in device.evidence),
+    )  # fmt: skip

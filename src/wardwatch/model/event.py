@@ -86,6 +86,8 @@ class InterfaceStatus:
     queue_blocks: int
     """Ring blocks that were waiting at the last read (of ``ring_blocks``)."""
     ring_blocks: int
+    backlog: int
+    """Batches copied out of the ring and waiting to be analysed (the sensor's own queue)."""
     packets_per_s: float
     """Analysed frames per second over the last status interval."""
     bytes_per_s: float

@@ -51,7 +51,7 @@ INSERT_SLICE = 20_000
 #: Columns of ``sensor_status``, named as the fields of ``InterfaceStatus``.
 STATUS_FIELDS = (
     "interface", "sensor", "state", "started_ns", "updated_ns", "packets", "bytes", "kernel_packets", "drops",
-    "outgoing", "queue_blocks", "ring_blocks", "packets_per_s", "bytes_per_s", "message",
+    "outgoing", "queue_blocks", "ring_blocks", "backlog", "packets_per_s", "bytes_per_s", "message",
 )  # fmt: skip
 #: Rows per IN (...) list: stays under SQLite's variable limit.
 CHUNK = 500
@@ -557,23 +557,28 @@ class Store:
 
     def add_events(self, events: Sequence[Event]) -> list[Event]:
         """Append ``events`` to the event log (one transaction); return them with their ids."""
-        stored: list[Event] = []
         if not events:
-            return stored
+            return []
+        rows = [
+            {
+                "ts_ns": e.ts_ns,
+                "kind": e.kind.value,
+                "device_id": e.device,
+                "peer_id": e.peer,
+                "service": e.service,
+                "summary": e.summary,
+                "detail": json.dumps(dict(e.detail), sort_keys=True),
+                "sensor": e.sensor,
+            }  # fmt: skip
+            for e in events
+        ]
         try:
-            with self.engine.begin() as conn:
-                for e in events:
-                    result = conn.execute(
-                        insert(t.events).values(
-                            ts_ns=e.ts_ns, kind=e.kind.value, device_id=e.device, peer_id=e.peer, service=e.service,
-                            summary=e.summary, detail=json.dumps(dict(e.detail), sort_keys=True), sensor=e.sensor,
-                        )
-                    )  # fmt: skip
-                    key = result.inserted_primary_key
-                    stored.append(replace(e, id=int(key[0]) if key else 0))
+            with self.engine.begin() as conn:  # one statement for all (RETURNING: the ids, in the rows' order)
+                query = insert(t.events).returning(t.events.c.id, sort_by_parameter_order=True)
+                ids = [int(r[0]) for r in conn.execute(query, rows)]
         except SQLAlchemyError as exc:
             raise StoreError(f"could not store events: {exc}") from exc
-        return stored
+        return [replace(e, id=i) for e, i in zip(events, ids, strict=True)]
 
     def events(self, after: int = 0, limit: int | None = None, kinds: Sequence[str] | None = None) -> list[Event]:
         """Events with an id above ``after``, oldest first (at most ``limit``; only ``kinds`` when given)."""

@@ -204,6 +204,7 @@ sensor_status = Table(
     Column("outgoing", BigInteger, nullable=False),
     Column("queue_blocks", Integer, nullable=False),
     Column("ring_blocks", Integer, nullable=False),
+    Column("backlog", Integer, nullable=False),
     Column("packets_per_s", Float, nullable=False),
     Column("bytes_per_s", Float, nullable=False),
     Column("message", Text, nullable=False),

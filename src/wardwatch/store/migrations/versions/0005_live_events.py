@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("outgoing", sa.BigInteger(), nullable=False),
         sa.Column("queue_blocks", sa.Integer(), nullable=False),
         sa.Column("ring_blocks", sa.Integer(), nullable=False),
+        sa.Column("backlog", sa.Integer(), nullable=False),
         sa.Column("packets_per_s", sa.Float(), nullable=False),
         sa.Column("bytes_per_s", sa.Float(), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
