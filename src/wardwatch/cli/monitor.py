@@ -8,6 +8,7 @@ import logging
 import logging.handlers
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -129,6 +130,26 @@ def monitor(
     catalog: Annotated[
         list[Path] | None, typer.Option("--catalog", help="A directory of your own fingerprint rules; repeatable.")
     ] = None,
+    write_pcapng: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-pcapng",
+            envvar="WARDWATCH_WRITE_PCAPNG",
+            help="Also keep the raw frames in rotating pcapng files in this directory (forensics).",
+        ),
+    ] = None,
+    rotate_mb: Annotated[
+        int, typer.Option("--rotate-mb", envvar="WARDWATCH_ROTATE_MB", min=0, help="Largest pcapng file (0: no bound).")
+    ] = 100,
+    rotate_seconds: Annotated[
+        float,
+        typer.Option(
+            "--rotate-seconds", envvar="WARDWATCH_ROTATE_SECONDS", min=0, help="Oldest pcapng file age (0: none)."
+        ),
+    ] = 3600.0,
+    keep_files: Annotated[
+        int, typer.Option("--keep-files", envvar="WARDWATCH_KEEP_FILES", min=0, help="pcapng files kept (0: all).")
+    ] = 24,
 ) -> None:
     """Monitor live interfaces passively: the inventory, flows and map kept current in the store, events logged.
 
@@ -192,10 +213,28 @@ def monitor(
         timer.daemon = True
         timer.start()
     options = MonitorOptions(flush_s=flush, segment_s=segment, silent_after_s=silent_after, learn_s=learn)
+    rotator = None
+    if write_pcapng is not None:
+        from wardwatch.capture.rotate import PcapngRotator, RotationError
+
+        try:
+            rotator = PcapngRotator(
+                write_pcapng, [(c.interface, c.linktype) for c in captures], prefix=f"wardwatch-{socket.gethostname()}",
+                max_bytes=rotate_mb * 1024 * 1024, max_seconds=rotate_seconds, keep=keep_files,
+            )  # fmt: skip
+        except RotationError as exc:
+            raise fail(str(exc)) from None
     engine = Engine(default_registry(streams=deep), catalog=rules, deep_process=False)
     with open_store(db, create=True) as store:
         mon = Monitor(
-            engine, store, captures, __version__, options, on_event=lambda e: _each(sinks, e), warnings=warnings
+            engine,
+            store,
+            captures,
+            __version__,
+            options,
+            on_event=lambda e: _each(sinks, e),
+            warnings=warnings,
+            rotator=rotator,
         )
         err.print(f"monitoring {', '.join(names)} into {db} (receive-only; Ctrl-C stops)", soft_wrap=True)
         mon.run(stop)

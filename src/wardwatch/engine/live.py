@@ -32,6 +32,7 @@ import numpy as np
 
 from wardwatch.capture.batch import RecordBatch
 from wardwatch.capture.live import LiveSource, RingStats
+from wardwatch.capture.rotate import PcapngRotator, RotationError
 from wardwatch.engine import Engine, FastSession
 from wardwatch.errors import InterfaceError
 from wardwatch.inventory import InventoryBuilder, MapEdges
@@ -186,11 +187,14 @@ class Monitor:
         on_event: Callable[[Event], None] | None = None,
         warnings: dict[str, str] | None = None,
         clock: Callable[[], int] = time.time_ns,
+        rotator: PcapngRotator | None = None,
     ) -> None:
         if not captures:
             raise ValueError("a monitor needs at least one interface")
         self.engine = engine
         self.store = store
+        self.rotator = rotator
+        """Raw frames also written to rotating pcapng files (forensics), when given."""
         self.options = options or MonitorOptions()
         self.tool_version = tool_version
         self.sensor = sensor or socket.gethostname()
@@ -259,6 +263,8 @@ class Monitor:
         for iface in self.interfaces:
             self._stop_reader(iface)
         self.flush(True, last=True)
+        if self.rotator is not None:
+            self.rotator.close()
         for iface in self.interfaces:
             iface.capture.close()
             iface.state = "stopped"
@@ -349,6 +355,12 @@ class Monitor:
             iface.reader = _Reader(iface.capture, self.options.backlog_mb * 1024 * 1024, self._wake)
 
     def _add(self, seg: _Segment, iface: _Interface, batch: RecordBatch) -> None:
+        if self.rotator is not None:
+            try:
+                self.rotator.write(batch)
+            except RotationError as exc:  # the disk is full or gone: analysis goes on, and says so
+                self.rotator = None
+                self._log([Event(EventKind.SENSOR_FAULT, self.clock(), f"raw capture to disk stopped: {exc}")])
         batch.number = np.arange(seg.next_number, seg.next_number + len(batch), dtype=np.int64)
         seg.session.add(batch)
         seg.next_number += len(batch)
@@ -454,6 +466,16 @@ class Monitor:
             writer.segment.stored, writer.segment.full_at = stored, full_at
             return
         self.write_failures += 1
+        code = os.waitstatus_to_exitcode(status)
+        self._log(
+            [
+                Event(
+                    EventKind.SENSOR_FAULT,
+                    self.clock(),
+                    f"a store write (child process) failed with exit code {code}: done again",
+                )
+            ]
+        )
         if writer.end_segment:  # the segment's last write: do it here
             self._write(writer.segment, True)
 

@@ -27,6 +27,8 @@ class EventKind(StrEnum):
     """A monitored interface went away or failed; capture resumes when it is back."""
     INTERFACE_BACK = "interface-back"
     """A lost interface is captured from again."""
+    SENSOR_FAULT = "sensor-fault"
+    """The sensor could not do part of its work (write raw captures, a store write failed and was redone)."""
 
 
 #: How bad each kind is, for syslog/CEF severities (0 lowest … 10 highest, as CEF counts).
@@ -39,6 +41,7 @@ SEVERITY = {
     EventKind.CAPTURE_LOSS: 7,
     EventKind.INTERFACE_LOST: 8,
     EventKind.INTERFACE_BACK: 3,
+    EventKind.SENSOR_FAULT: 7,
 }
 
 
