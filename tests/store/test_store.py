@@ -376,3 +376,26 @@ def test_upgrade_from_0003_counts_existing_evidence_once(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     finally:
         store.close()
+
+
+def _open_and_read(url: str) -> str:
+    try:
+        store = Store.open(url)
+        try:
+            store.status()
+            return store.schema_revision() or "none"
+        finally:
+            store.close()
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        return f"failed: {exc}"
+
+
+def test_processes_opening_a_new_database_at_once_all_get_the_schema(db_url: str) -> None:
+    """A monitor creating its database while `wardwatch status` opens it: the schema lock serialises them."""
+    import multiprocessing
+
+    from wardwatch.store.repository import HEAD_REVISION
+
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        results = pool.map(_open_and_read, [db_url] * 12)
+    assert results == [HEAD_REVISION] * 12

@@ -9,6 +9,7 @@ device is now known to own are folded into that device (flows follow).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import defaultdict
@@ -53,6 +54,8 @@ STATUS_FIELDS = (
     "interface", "sensor", "state", "started_ns", "updated_ns", "packets", "bytes", "kernel_packets", "drops",
     "outgoing", "queue_blocks", "ring_blocks", "backlog", "packets_per_s", "bytes_per_s", "message",
 )  # fmt: skip
+#: PostgreSQL advisory lock key held while the schema is created or migrated ("wardwat" in ASCII).
+SCHEMA_LOCK_KEY = 0x77617264776174
 #: Rows per IN (...) list: stays under SQLite's variable limit.
 CHUNK = 500
 
@@ -255,17 +258,47 @@ class Store:
         head revision (Alembic's own advice for new databases; a test checks that the migrations build the same
         schema).
         """
-        revision = self.schema_revision()
-        if revision == HEAD_REVISION:
+        if self.schema_revision() == HEAD_REVISION:
             return
-        if revision is None:
-            with self.engine.begin() as conn:
-                if not inspect(conn).get_table_names():
-                    t.metadata.create_all(conn)
-                    t.alembic_version.create(conn)
-                    conn.execute(insert(t.alembic_version).values(version_num=HEAD_REVISION))
-                    return
-        self.upgrade("head")
+        with self._schema_lock():  # two processes opening a new database at once (a monitor and `status`)
+            revision = self.schema_revision()  # again, now that no other process is changing it
+            if revision == HEAD_REVISION:
+                return
+            if revision is None:
+                with self.engine.begin() as conn:
+                    if not inspect(conn).get_table_names():
+                        t.metadata.create_all(conn)
+                        t.alembic_version.create(conn)
+                        conn.execute(insert(t.alembic_version).values(version_num=HEAD_REVISION))
+                        return
+            self.upgrade("head")
+
+    @contextlib.contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """Hold the database's schema lock: an exclusive ``flock`` on the SQLite file (SQLite's own locks are
+        POSIX record locks, which flock does not touch), a session advisory lock on PostgreSQL."""
+        if self.engine.dialect.name == "sqlite":
+            path = self.engine.url.database
+            if not path or path == ":memory:" or not os.path.exists(path):
+                yield
+                return
+            import fcntl
+
+            with open(path, "rb") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+            return
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                conn.commit()
 
     def upgrade(self, revision: str) -> None:
         """Run the Alembic migrations up to ``revision``."""
