@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -154,6 +155,8 @@ def test_monitor_fills_the_inventory_and_never_transmits(run: Run, tmp_path: Pat
 
     assert tx_packets(run.sensor) == 0
     assert nft_counters(run.sensor) == [0, 0]
+    with sqlite3.connect(run.db) as conn:  # written by the monitor and its writer children, never damaged
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     st = run.store()
     try:
         status = {s.interface: s for s in st.status()}

@@ -424,12 +424,15 @@ class Monitor:
         """``_write`` in a forked child: a copy-on-write snapshot of this moment, written while this process
         reads on. The child sends back what it learnt (known identities and paths, last sightings, silences)."""
         read_fd, write_fd = os.pipe()
+        # no database connection may cross the fork: SQLite keeps per-process lock state that a child would
+        # inherit and corrupt the file with (and a PostgreSQL socket must not be shared); this process
+        # reconnects when it next writes
+        self.store.engine.dispose()
         pid = os.fork()
         if pid == 0:  # the child: only the snapshot, a connection of its own, then _exit
             code = 1
             try:
                 os.close(read_fd)
-                self.store.engine.dispose(close=False)  # never use the parent's database connections
                 logged = self.events_logged
                 self._write(seg, end_segment)
                 state = (self.identities, self.paths, self.last_seen, self.silent, self.events_logged - logged,

@@ -275,8 +275,12 @@ class Store:
 
     @contextlib.contextmanager
     def _schema_lock(self) -> Iterator[None]:
-        """Hold the database's schema lock: an exclusive ``flock`` on the SQLite file (SQLite's own locks are
-        POSIX record locks, which flock does not touch), a session advisory lock on PostgreSQL."""
+        """Hold the database's schema lock: an exclusive ``flock`` on the SQLite file, a session advisory lock on
+        PostgreSQL.
+
+        SQLite's own locks are POSIX record locks, which flock does not touch; but closing *any* descriptor of the
+        file drops every POSIX lock this process holds on it, so no connection of this store may be open when
+        the lock's descriptor is closed: the pool is emptied before and after."""
         if self.engine.dialect.name == "sqlite":
             path = self.engine.url.database
             if not path or path == ":memory:" or not os.path.exists(path):
@@ -284,11 +288,13 @@ class Store:
                 return
             import fcntl
 
+            self.engine.dispose()
             with open(path, "rb") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:
                     yield
                 finally:
+                    self.engine.dispose()
                     fcntl.flock(fh, fcntl.LOCK_UN)
             return
         with self.engine.connect() as conn:
