@@ -165,3 +165,82 @@ def test_a_vlan_filter_sees_the_tag_the_kernel_moved_out_of_the_frame(veth: tupl
     frames = got["frames"]
     assert isinstance(frames, list)
     assert len(frames) == 5 and all(f["vlans"] == [100] for f in frames), frames
+
+
+# --- the ring block walk, on blocks laid out by hand as the kernel lays them out (no root needed) -------------
+
+
+def _block(frames: list[tuple[bytes, int, int, int, int]], size: int = 8192, truncate_chain: bool = False) -> bytes:
+    """A TPACKET_V3 block: (frame, status, vlan_tci, vlan_tpid, sll_pkttype) each, 16-byte aligned headers."""
+    import struct
+
+    body = bytearray()
+    first = 48
+    at = first
+    for k, (frame, status, tci, tpid, pkttype) in enumerate(frames):
+        mac = 48 + 20 + 2  # after tpacket3_hdr and sockaddr_ll, as the kernel places it (TPACKET_ALIGN + padding)
+        hdr_len = (mac + len(frame) + 15) & ~15
+        nxt = 0 if k == len(frames) - 1 else hdr_len
+        if truncate_chain and k == len(frames) - 1:
+            nxt = 0
+        hdr = struct.pack(
+            "<IIIIIIHH", nxt, 1_796_000_000 + k, 1000 * k, len(frame), len(frame) + 7 * (k % 2), status, mac, mac + 14
+        )
+        hdr += struct.pack("<IIHH", 0, tci, tpid, 0) + bytes(8)
+        sll = struct.pack("<HHiHBB8s", 17, 0x0800, 2, 1, pkttype, 6, b"")
+        record = (hdr + sll).ljust(mac, b"\0") + frame
+        body += record.ljust(hdr_len, b"\0")
+        at += hdr_len
+    length = first + len(body)
+    head = struct.pack("<IIIIIIQ", 1, 48, 1, len(frames) + (3 if truncate_chain else 0), first, length, 7)
+    block = head.ljust(first, b"\0") + body
+    return bytes(block.ljust(size, b"\0"))
+
+
+BLOCK_FRAMES = [
+    (_udp_frame(53), 0x1, 0, 0, 0),  # untagged
+    (_udp_frame(5100), 0x1 | 0x10, 100, 0, 0),  # tag in the header, no TPID: 802.1Q
+    (_udp_frame(5101), 0x1 | 0x10 | 0x40, (3 << 13) | 200, 0x88A8, 0),  # with TPID (802.1ad) and a priority
+    (_tcp_frame(80), 0x1, 0, 0, 4),  # sent by this host: counted, not kept
+    (_udp_frame(54), 0x1, 0, 0, 0),
+]
+
+
+@pytest.mark.parametrize("truncated", [False, True])
+def test_the_c_and_python_block_walks_agree(truncated: bool) -> None:
+    from wardwatch.capture import decode
+    from wardwatch.capture.batch import c_walk
+    from wardwatch.capture.live import take_block
+
+    if c_walk is None:
+        pytest.skip("the C extension is not built here (no compiler): only the Python walk exists")
+    ring = bytes(4096) + _block(BLOCK_FRAMES, truncate_chain=truncated)
+    c_batch, c_out = take_block(ring, 4096, 8192, 1, 2, 10, use_c=True)
+    py_batch, py_out = take_block(ring, 4096, 8192, 1, 2, 10, use_c=False)
+    assert c_out == py_out == 1
+    assert len(c_batch) == len(py_batch) == 4
+    for field in ("start", "caplen", "wirelen", "ts", "number", "linktype", "iface"):
+        assert getattr(c_batch, field).tolist() == getattr(py_batch, field).tolist(), field
+    packets = [decode(c_batch.record(i)) for i in range(len(c_batch))]
+    assert [p.vlans for p in packets] == [(), (100,), (200,), ()]
+    assert [p.dst_port for p in packets] == [53, 5100, 5101, 54]
+    assert [decode(py_batch.record(i)).payload for i in range(4)] == [p.payload for p in packets]
+    tagged = c_batch.record(2).data
+    assert tagged[12:16] == bytes.fromhex("88a8") + ((3 << 13) | 200).to_bytes(2, "big")
+    assert c_batch.ts.tolist() == [
+        1_796_000_000_000_000_000,
+        1_796_000_001_000_001_000,
+        1_796_000_002_000_002_000,
+        1_796_000_004_000_004_000,
+    ]
+    assert c_batch.number.tolist() == [10, 11, 12, 13]
+
+
+def test_a_damaged_block_keeps_the_frames_before_the_damage() -> None:
+    from wardwatch.capture.live import take_block
+
+    block = bytearray(_block(BLOCK_FRAMES))
+    block[20:24] = (48 + 200).to_bytes(4, "little")  # blk_len: the block claims to end inside the second frame
+    for use_c in (True, False):
+        batch, _ = take_block(bytes(block), 0, 8192, 1, 0, 1, use_c=use_c)
+        assert len(batch) <= 2 and all(s + c <= 48 + 200 + 256 for s, c in zip(batch.start, batch.caplen, strict=True))

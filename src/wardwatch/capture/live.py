@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from wardwatch.capture.batch import GUARD, RecordBatch
+from wardwatch.capture.batch import GUARD, RecordBatch, c_walk
 from wardwatch.capture.bpf import compile_filter
 from wardwatch.errors import InterfaceError
 from wardwatch.model.packet import LinkType
@@ -354,66 +354,14 @@ class LiveCapture:
         self._collect_stats()
 
     def _take(self, block: int, first_number: int) -> RecordBatch:
-        """Copy block ``block`` out as a batch (one copy of the whole block) and give it back to the kernel.
-
-        Frames point into the copy; a frame whose VLAN tag the kernel moved into its header is copied once more,
-        tag put back, after the block (each part followed by ``GUARD`` spare bytes, as the decoder wants)."""
+        """Copy block ``block`` out as a batch (``take_block``) and give it back to the kernel."""
         ring = self._ring
         assert ring is not None
         base = block * self.block_size
-        _status, count, offset, length = _BLOCK_LEN.unpack_from(ring, base + 8)
-        length = min(max(length, offset), self.block_size)
-        buf = bytearray(length + GUARD)
-        buf[:length] = memoryview(ring)[base : base + length]
+        batch, outgoing = take_block(ring, base, self.block_size, self.linktype, self.index, first_number)
         struct.pack_into("<I", ring, base + 8, TP_STATUS_KERNEL)  # the block is the kernel's again
-        starts: list[int] = []
-        caplens: list[int] = []
-        wirelens: list[int] = []
-        stamps: list[int] = []
-        at = offset
-        ether = self.linktype == LinkType.ETHERNET
-        unpack, vlan_unpack = _FRAME.unpack_from, _VLAN.unpack_from
-        for _ in range(count):
-            if at + SLL_OFFSET + PKTTYPE_OFFSET >= length:
-                break  # a header past the block's end: the block is damaged, keep what came before
-            nxt, sec, nsec, snap, wire, status, mac, _net = unpack(buf, at)
-            if buf[at + SLL_OFFSET + PKTTYPE_OFFSET] == PACKET_OUTGOING:
-                self._outgoing += 1
-            else:
-                frame = at + mac
-                snap = max(0, min(snap, length - frame))
-                if status & TP_STATUS_VLAN_VALID and ether and snap >= 12:
-                    tci, tpid = vlan_unpack(buf, at + 32)
-                    tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100
-                    starts.append(len(buf))
-                    buf += (
-                        buf[frame : frame + 12]
-                        + struct.pack(">HH", tpid, tci & 0xFFFF)
-                        + buf[frame + 12 : frame + snap]
-                    )
-                    buf += bytes(GUARD)
-                    snap += 4
-                    wire += 4
-                else:
-                    starts.append(frame)
-                caplens.append(snap)
-                wirelens.append(wire)
-                stamps.append(sec * 1_000_000_000 + nsec)
-            if not nxt:
-                break
-            at += nxt
-        n = len(starts)
-        return RecordBatch(
-            buf=buf,
-            start=np.array(starts, dtype=np.int64),
-            caplen=np.array(caplens, dtype=np.int64),
-            wirelen=np.array(wirelens, dtype=np.int64),
-            ts=np.array(stamps, dtype=np.int64),
-            number=np.arange(first_number, first_number + n, dtype=np.int64),
-            linktype=np.full(n, self.linktype, dtype=np.int32),
-            iface=np.full(n, self.index, dtype=np.int32),
-            offset=np.zeros(n, dtype=np.int64),
-        )
+        self._outgoing += outgoing
+        return batch
 
     def _collect_stats(self) -> None:
         with self._stats_lock:
@@ -432,3 +380,94 @@ class LiveCapture:
         """The counters so far (the kernel's are read and added up here)."""
         self._collect_stats()
         return RingStats(self._packets, self._drops, self._freezes, self._outgoing, self._waiting, self.block_nr)
+
+
+def take_block(
+    ring: mmap.mmap | bytes | bytearray,
+    base: int,
+    block_size: int,
+    linktype: int,
+    index: int,
+    first_number: int,
+    use_c: bool = True,
+) -> tuple[RecordBatch, int]:
+    """The TPACKET_V3 block at ``ring[base:]`` copied out as a batch, and how many frames in it this host sent
+    (counted, not in the batch).
+
+    One copy of the whole block; frames point into it. A frame whose VLAN tag the kernel moved into its header
+    is copied once more, tag put back after the MAC addresses, after the block (each part followed by ``GUARD``
+    spare bytes, as the decoder wants). A frame header past the block's end ends the walk: a damaged block keeps
+    what came before. In C (``_walk.take_tpacket3``) when built; this Python walk gives the same batches.
+    """
+    ether = linktype == LinkType.ETHERNET
+    if use_c and c_walk is not None:
+        buf, raw, outgoing = c_walk.take_tpacket3(ring, base, block_size, ether, GUARD)
+        rows = np.frombuffer(raw, dtype=np.int64).reshape(-1, 4)
+        start, caplen, wirelen, ts = (rows[:, k].copy() for k in range(4))
+    else:
+        buf, start, caplen, wirelen, ts, outgoing = _take_py(ring, base, block_size, ether)
+    n = len(start)
+    return (
+        RecordBatch(
+            buf=buf,
+            start=start,
+            caplen=caplen,
+            wirelen=wirelen,
+            ts=ts,
+            number=np.arange(first_number, first_number + n, dtype=np.int64),
+            linktype=np.full(n, linktype, dtype=np.int32),
+            iface=np.full(n, index, dtype=np.int32),
+            offset=np.zeros(n, dtype=np.int64),
+        ),  # fmt: skip
+        outgoing,
+    )
+
+
+def _take_py(
+    ring: mmap.mmap | bytes | bytearray, base: int, block_size: int, ether: bool
+) -> tuple[bytearray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    _status, count, offset, length = _BLOCK_LEN.unpack_from(ring, base + 8)
+    length = min(max(length, offset), block_size)
+    buf = bytearray(length + GUARD)
+    buf[:length] = memoryview(ring)[base : base + length]
+    extra = bytearray()
+    starts: list[int] = []
+    caplens: list[int] = []
+    wirelens: list[int] = []
+    stamps: list[int] = []
+    outgoing = 0
+    at = offset
+    unpack, vlan_unpack = _FRAME.unpack_from, _VLAN.unpack_from
+    for _ in range(count):
+        if at + SLL_OFFSET + PKTTYPE_OFFSET >= length:
+            break
+        nxt, sec, nsec, snap, wire, status, mac, _net = unpack(buf, at)
+        if buf[at + SLL_OFFSET + PKTTYPE_OFFSET] == PACKET_OUTGOING:
+            outgoing += 1
+        else:
+            frame = min(at + mac, length)
+            snap = max(0, min(snap, length - frame))
+            if status & TP_STATUS_VLAN_VALID and ether and snap >= 12:
+                tci, tpid = vlan_unpack(buf, at + 32)
+                tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100
+                starts.append(length + GUARD + len(extra))
+                extra += (
+                    buf[frame : frame + 12] + struct.pack(">HH", tpid, tci & 0xFFFF) + buf[frame + 12 : frame + snap]
+                )
+                snap += 4
+                wire += 4
+            else:
+                starts.append(frame)
+            caplens.append(snap)
+            wirelens.append(wire)
+            stamps.append(sec * 1_000_000_000 + nsec)
+        if not nxt:
+            break
+        at += nxt
+    if extra:
+        buf += extra + bytes(GUARD)
+    i64 = np.int64
+    return (
+        buf, np.array(starts, dtype=i64), np.array(caplens, dtype=i64), np.array(wirelens, dtype=i64),
+        np.array(stamps, dtype=i64), outgoing,
+    )  # fmt: skip
