@@ -360,13 +360,14 @@ static PyObject *take_tpacket3(PyObject *self, PyObject *args) {
         length = first;
     if (length > (uint32_t)bsize)
         length = (uint32_t)bsize;
-    int64_t *rows = count ? (int64_t *)PyMem_Malloc((size_t)count * 6 * sizeof(int64_t)) : NULL;
+    int64_t *rows = count ? (int64_t *)PyMem_RawMalloc((size_t)count * 6 * sizeof(int64_t)) : NULL;
     if (count && rows == NULL) {
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
     Py_ssize_t n = 0, outgoing = 0, extra = 0;
     uint32_t at = first;
+    Py_BEGIN_ALLOW_THREADS  /* the walk and the copies touch no Python object: the monitor runs meanwhile */
     for (uint32_t k = 0; k < count; k++) {
         if ((uint64_t)at + 48 + 10 >= length)
             break;
@@ -400,6 +401,7 @@ static PyObject *take_tpacket3(PyObject *self, PyObject *args) {
             break;
         at += nxt;
     }
+    Py_END_ALLOW_THREADS
     Py_ssize_t head = (Py_ssize_t)length + guard;
     Py_ssize_t total = head + (extra ? extra + guard : 0);
     PyObject *out = PyByteArray_FromStringAndSize(NULL, total);
@@ -407,12 +409,13 @@ static PyObject *take_tpacket3(PyObject *self, PyObject *args) {
     if (out == NULL || packed == NULL) {
         Py_XDECREF(out);
         Py_XDECREF(packed);
-        PyMem_Free(rows);
+        PyMem_RawFree(rows);
         PyBuffer_Release(&view);
         return NULL;
     }
     unsigned char *o = (unsigned char *)PyByteArray_AS_STRING(out);
     int64_t *p = (int64_t *)PyBytes_AS_STRING(packed);
+    Py_BEGIN_ALLOW_THREADS
     memcpy(o, blk, length);
     memset(o + length, 0, (size_t)(total - length));
     Py_ssize_t put = head;
@@ -436,7 +439,8 @@ static PyObject *take_tpacket3(PyObject *self, PyObject *args) {
         p[i * 4 + 2] = r[2];
         p[i * 4 + 3] = r[3];
     }
-    PyMem_Free(rows);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(rows);
     PyBuffer_Release(&view);
     return Py_BuildValue("NNn", out, packed, outgoing);
 }
