@@ -323,6 +323,41 @@ def test_writes_in_a_forked_writer_give_what_writes_in_process_give(db_url: str,
     assert results[0][3] == len(results[0][2]) > 0
 
 
+def test_two_interfaces_feed_one_inventory_and_report_their_own_figures(store: Store, tmp_path: Path) -> None:
+    from generate_ward import arp
+
+    a, b = Replay("span0"), Replay("span1")
+    clock = Clock()
+    mon = Monitor(
+        Engine(), store, [a, b], "test", MonitorOptions(flush_s=3600, writer_process=False), sensor="s", clock=clock
+    )
+    mon.start()
+    mac_a, mac_b = bytes.fromhex("020000000a01"), bytes.fromhex("020000000b01")
+    a.feed(
+        _frames(
+            tmp_path,
+            "a.pcap",
+            [arp(1, mac_a, bytes([10, 0, 0, 1]), bytes(6), bytes([10, 0, 0, 9]), 0, b"\xff" * 6)] * 3,
+            T0,
+        )
+    )
+    b.feed(
+        _frames(
+            tmp_path,
+            "b.pcap",
+            [arp(1, mac_b, bytes([10, 0, 1, 1]), bytes(6), bytes([10, 0, 1, 9]), 0, b"\xff" * 6)] * 5,
+            T0,
+        )
+    )
+    mon.settle()
+    mon.close()
+    assert {d.id for d in store.devices()} >= {"mac:02:00:00:00:0a:01", "mac:02:00:00:00:0b:01"}
+    status = {s.interface: s for s in store.status()}
+    assert (status["span0"].packets, status["span1"].packets) == (3, 5)
+    (capture,) = store.captures()
+    assert capture.packets == 8 and capture.path == "live:s:span0,span1"
+
+
 def test_the_capture_and_monitor_code_never_sends() -> None:
     """Receive-only by construction: no send call in the live capture or the monitor, and the only socket they
     make is the capture's own (AF_PACKET, bound for reception; its ring is an RX ring)."""

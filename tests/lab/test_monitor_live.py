@@ -8,11 +8,16 @@ the interface's egress hook and on the namespace's output hook, must stay at exa
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,6 +82,16 @@ class Run:
     sensor: Device
     db: Path
     monitor: subprocess.Popen[bytes]
+    syslog: socket.socket
+    """A Unix datagram socket standing in for the local syslog daemon (``--syslog-socket``)."""
+
+    def syslog_lines(self) -> list[str]:
+        lines = []
+        self.syslog.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                lines.append(self.syslog.recv(65536).decode())
+        return lines
 
     def store(self) -> Store:
         return Store.open(str(self.db), create=False)
@@ -100,10 +115,14 @@ def run(tmp_path: Path) -> Iterator[Run]:
         rules = tmp_path / "silence.nft"
         rules.write_text(NFT_RULES)
         sensor.run(["nft", "-f", str(rules)])
+        log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        log.bind(str(tmp_path / "syslog.sock"))
         proc = sensor.popen(
-            [WARDWATCH, "monitor", "-i", "span0", "--harden", "--db", str(db), "--flush-seconds", "0.5"], cwd=str(ROOT)
-        )
-        r = Run(ward, sensor, db, proc)
+            [WARDWATCH, "monitor", "-i", "span0", "--harden", "--db", str(db), "--flush-seconds", "0.5", "--syslog",
+             "--syslog-socket", str(tmp_path / "syslog.sock")],
+            cwd=str(ROOT),
+        )  # fmt: skip
+        r = Run(ward, sensor, db, proc, log)
 
         def capturing() -> bool:
             if proc.poll() is not None:
@@ -126,6 +145,7 @@ def run(tmp_path: Path) -> Iterator[Run]:
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; its output so far: {ward.output(proc)}") from None
         yield r
+        log.close()
 
 
 def stop(run: Run) -> str:
@@ -184,6 +204,9 @@ def test_monitor_fills_the_inventory_and_never_transmits(run: Run, tmp_path: Pat
     assert EventKind.NEW_DEVICE in kinds and EventKind.NEW_PATH in kinds
     lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
     assert {x["kind"] for x in lines} >= {"new-device", "new-path"}, log
+    cef = run.syslog_lines()  # the same events, in CEF, to syslog
+    assert len(cef) == len(lines) and all("CEF:0|wardwatch|wardwatch|" in x for x in cef)
+    assert sum("|new-device|" in x for x in cef) == sum(x["kind"] == "new-device" for x in lines)
 
 
 def test_a_new_device_is_an_event_within_two_seconds(run: Run) -> None:
@@ -242,3 +265,21 @@ def test_monitor_refuses_an_interface_it_cannot_open(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 3, proc.stderr
     assert "nosuchif0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_monitor_without_the_right_to_capture_says_so(tmp_path: Path) -> None:
+    """Not root (no CAP_NET_RAW): a one-line reason and exit code 3."""
+    if missing() or shutil.which("setpriv") is None:
+        pytest.skip(missing() or "setpriv (util-linux) is not installed")
+    work = Path(tempfile.mkdtemp(prefix="wardwatch-nobody-"))
+    try:
+        work.chmod(0o777)
+        proc = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", WARDWATCH, "monitor",
+             "-i", "lo", "--allow-unhardened", "--db", str(work / "x.db")],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(work)},
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert proc.returncode == 3, proc.stderr
+    assert "CAP_NET_RAW" in proc.stderr and "Traceback" not in proc.stderr

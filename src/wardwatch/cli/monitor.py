@@ -123,10 +123,12 @@ def monitor(
     ] = True,
     syslog: Annotated[
         bool,
-        typer.Option(
-            "--syslog", envvar="WARDWATCH_SYSLOG", help="Also send events in CEF to the local syslog (/dev/log)."
-        ),
+        typer.Option("--syslog", envvar="WARDWATCH_SYSLOG", help="Also send events in CEF to the local syslog."),
     ] = False,
+    syslog_socket: Annotated[
+        str,
+        typer.Option("--syslog-socket", envvar="WARDWATCH_SYSLOG_SOCKET", help="The local syslog socket (--syslog)."),
+    ] = "/dev/log",
     catalog: Annotated[
         list[Path] | None, typer.Option("--catalog", help="A directory of your own fingerprint rules; repeatable.")
     ] = None,
@@ -200,7 +202,7 @@ def monitor(
         raise fail("no interface could be opened")
     sinks = [_printer(sys.stdout)] if print_events else []
     if syslog:
-        sinks.append(_syslog_sink())
+        sinks.append(_syslog_sink(syslog_socket))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -254,10 +256,10 @@ def _printer(fh: TextIO) -> Callable[[Event], None]:
     return sink
 
 
-def _syslog_sink() -> Callable[[Event], None]:
-    address = "/dev/log"
+def _syslog_sink(address: str) -> Callable[[Event], None]:
+    """Events as CEF lines to the local syslog daemon over its Unix socket (facility auth; it forwards them)."""
     if not os.path.exists(address):
-        raise fail("--syslog: there is no local syslog socket /dev/log")
+        raise fail(f"--syslog: there is no local syslog socket {address}")
     handler = logging.handlers.SysLogHandler(address=address, facility=logging.handlers.SysLogHandler.LOG_AUTH)
     log = logging.getLogger("wardwatch.events")
     log.addHandler(handler)
