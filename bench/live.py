@@ -9,7 +9,7 @@ the kernel dropped because the ring was full. Rates rise until one drops frames.
 2 vCPUs, so the figures are the sensor's rate while sharing the machine with its traffic source.
 
 Needs root, iproute2 and tcpreplay (``make test``/``make bench`` install them). Prints figures; asserts nothing.
-Usage: ``python bench/live.py [--packets 400000] [--rates 50000,100000,...]``.
+Usage: ``python bench/live.py [--packets 1500000] [--rates 100000,150000,...] [--no-deep]``.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def status(ns: str, db: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--packets", type=int, default=400_000, help="packets replayed per rate")
-    parser.add_argument("--rates", default="50000,100000,150000,200000,250000,300000,400000,500000")
+    # 1.5 M packets (~1.1 GB) per rate: far more than the sensor's backlog (256 MiB) could hide
+    parser.add_argument("--packets", type=int, default=1_500_000, help="packets replayed per rate")
+    parser.add_argument("--rates", default="100000,150000,200000,250000,300000,350000")
     parser.add_argument("--ring-mb", type=int, default=64)
     parser.add_argument("--no-deep", action="store_true", help="identification off (the per-packet dissectors only)")
     args = parser.parse_args()
