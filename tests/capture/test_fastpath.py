@@ -624,3 +624,28 @@ def ip4_or_6(text: str) -> bytes:
     import ipaddress
 
     return ipaddress.ip_address(text).packed
+
+
+def test_joined_batches_decode_as_their_parts() -> None:
+    """``join_batches`` (the live monitor joins ring blocks): the same records, in order, at new offsets."""
+    from tests.conftest import SAMPLE
+    from wardwatch.capture.batch import BatchReader, RecordBatch, join_batches
+
+    parts: list[RecordBatch] = []
+    for b in BatchReader(SAMPLE):
+        half = len(b) // 2
+        for sl in (slice(0, half), slice(half, len(b))):
+            lo = int(b.start[sl][0])
+            hi = int(b.start[sl][-1] + b.caplen[sl][-1])
+            buf = bytearray(b.buf[lo:hi]) + bytes(256)
+            parts.append(
+                RecordBatch(
+                    buf=buf, start=b.start[sl] - lo, caplen=b.caplen[sl].copy(), wirelen=b.wirelen[sl].copy(),
+                    ts=b.ts[sl].copy(), number=b.number[sl].copy(), linktype=b.linktype[sl].copy(),
+                    iface=b.iface[sl].copy(), offset=b.offset[sl].copy(),
+                )
+            )  # fmt: skip
+    joined = join_batches(parts)
+    records = [p.record(i) for p in parts for i in range(len(p))]
+    assert [joined.record(i) for i in range(len(joined))] == records
+    assert join_batches(parts[:1]) is parts[0]

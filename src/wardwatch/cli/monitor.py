@@ -111,6 +111,15 @@ def monitor(
     ring_mb: Annotated[
         int, typer.Option("--ring-mb", envvar="WARDWATCH_RING_MB", min=1, help="Capture ring size per interface (MiB).")
     ] = 64,
+    backlog_mb: Annotated[
+        int,
+        typer.Option(
+            "--backlog-mb",
+            envvar="WARDWATCH_BACKLOG_MB",
+            min=1,
+            help="Frames copied out of the ring and waiting for analysis, at most (MiB per interface).",
+        ),
+    ] = 256,
     deep: Annotated[
         bool,
         typer.Option(
@@ -214,7 +223,9 @@ def monitor(
         timer = threading.Timer(duration, stop.set)
         timer.daemon = True
         timer.start()
-    options = MonitorOptions(flush_s=flush, segment_s=segment, silent_after_s=silent_after, learn_s=learn)
+    options = MonitorOptions(
+        flush_s=flush, segment_s=segment, silent_after_s=silent_after, learn_s=learn, backlog_mb=backlog_mb
+    )
     rotator = None
     if write_pcapng is not None:
         from wardwatch.capture.rotate import PcapngRotator, RotationError
