@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--packets", type=int, default=1_500_000, help="packets replayed per rate")
     parser.add_argument("--rates", default="100000,150000,200000,250000,300000,350000")
     parser.add_argument("--ring-mb", type=int, default=64)
+    parser.add_argument(
+        "--pin", action="store_true", help="the sensor (and its children) on CPU 0 only, tcpreplay on CPU 1: one core"
+    )
     parser.add_argument("--warmup", type=int, default=100_000, help="pkt/s of a first replay, not counted (0: none)")
     parser.add_argument("--no-deep", action="store_true", help="identification off (the per-packet dissectors only)")
     args = parser.parse_args()
@@ -87,7 +90,10 @@ def main() -> None:
         if args.no_deep:
             cmd.append("--no-deep")
         log = open(work / "monitor.log", "wb")  # noqa: SIM115 - closed below
-        monitor = subprocess.Popen(["ip", "netns", "exec", sensor, *cmd], stdout=log, stderr=subprocess.STDOUT)
+        pin_sensor, pin_source = (["taskset", "-c", "0"], ["taskset", "-c", "1"]) if args.pin else ([], [])
+        monitor = subprocess.Popen(
+            ["ip", "netns", "exec", sensor, *pin_sensor, *cmd], stdout=log, stderr=subprocess.STDOUT
+        )
         if os.environ.get("WARDWATCH_BENCH_PROFILE"):  # py-spy the sensor while it works
             subprocess.Popen(
                 [
@@ -109,7 +115,8 @@ def main() -> None:
         while time.monotonic() < deadline and not (db.exists() and status(sensor, db).get("state") == "capturing"):
             time.sleep(0.2)
         print(f"replaying the first {args.packets:,} packets of {pcap.name} into a sensor (identification "
-              f"{'off' if args.no_deep else 'on'}, ring {args.ring_mb} MiB), rate by rate")  # fmt: skip
+              f"{'off' if args.no_deep else 'on'}, ring {args.ring_mb} MiB"
+              f"{', sensor on CPU 0 and tcpreplay on CPU 1' if args.pin else ''}), rate by rate")  # fmt: skip
         print("| asked pkt/s | replayed pkt/s | analysed | kernel drops | s until all analysed and stored |")
         print("|---|---|---|---|---|")
 
@@ -117,7 +124,7 @@ def main() -> None:
             """One replay at ``rate``: (replayed pkt/s, analysed, dropped, seconds until all were read)."""
             before = status(sensor, db)
             rep = subprocess.run(
-                ["ip", "netns", "exec", source, "tcpreplay", "-q", "-i", "rep0", f"--pps={rate}",
+                ["ip", "netns", "exec", source, *pin_source, "tcpreplay", "-q", "-i", "rep0", f"--pps={rate}",
                  f"--limit={args.packets}", str(pcap)],
                 capture_output=True, text=True, timeout=600,
             )  # fmt: skip

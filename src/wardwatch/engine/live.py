@@ -49,6 +49,8 @@ STEP_S = 0.2
 #: Seconds between two ingests of every device of a segment; in between only devices whose addresses, identity
 #: or evidence changed are merged (so the store's first/last-seen times and counts lag by up to this much).
 FULL_S = 30.0
+#: Niceness added to a writer child: on a busy CPU the capturing process is served first (writes only lag).
+WRITER_NICE = 10
 #: After a flush of T seconds, the next one comes no sooner than this many times T later (``MonitorOptions``).
 FLUSH_DUTY = 2.0
 
@@ -438,6 +440,7 @@ class Monitor:
             code = 1
             try:
                 os.close(read_fd)
+                os.nice(WRITER_NICE)  # capture is the foreground work: when CPU is short, writing waits
                 logged = self.events_logged
                 self._write(seg, end_segment)
                 state = (self.identities, self.paths, self.last_seen, self.silent, self.events_logged - logged,
