@@ -147,6 +147,45 @@ class _Reader:
         self.thread.join(timeout=10)
 
 
+class _Background:
+    """One thread doing this process's store writes in order (``Monitor._background``). ``lock`` is held while a
+    job runs: a fork waits for the job in hand, so that no database connection is in use when it forks."""
+
+    def __init__(self) -> None:
+        self.jobs: deque[Callable[[], None]] = deque()
+        self.ready = threading.Event()
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.errors = 0
+        self.thread = threading.Thread(target=self._run, name="wardwatch-store", daemon=True)
+        self.thread.start()
+
+    def put(self, job: Callable[[], None]) -> None:
+        self.jobs.append(job)
+        self.ready.set()
+
+    def _run(self) -> None:
+        while True:
+            self.ready.wait(0.5)
+            self.ready.clear()
+            while self.jobs:
+                job = self.jobs.popleft()
+                with self.lock:
+                    try:
+                        job()
+                    except Exception:  # noqa: BLE001 - a failed status or event write must not end the writer
+                        self.errors += 1
+                        traceback.print_exc()
+            if self.stopping and not self.jobs:
+                return
+
+    def stop(self) -> None:
+        """Run what is queued, then end."""
+        self.stopping = True
+        self.ready.set()
+        self.thread.join(timeout=60)
+
+
 @dataclass(slots=True)
 class _Writer:
     """A forked child writing a segment (``Monitor._fork_write``)."""
@@ -218,6 +257,10 @@ class Monitor:
         self._segment: _Segment | None = None
         self._wake = threading.Event()
         self._writer: _Writer | None = None
+        self._background: _Background | None = None
+        """With writer children: this process's own store writes (status, its events), in a thread, so that the
+        capture never waits for the database a child is writing to."""
+        self._count_lock = threading.Lock()
         self._write_after = 0.0
         """No new writer child before this time (``time.monotonic``): the duty cycle of ``flush_s``."""
         self.write_failures = 0
@@ -244,6 +287,8 @@ class Monitor:
         """Load the baseline (devices and paths the store knows), open the interfaces, begin a segment."""
         self.identities = self.store.identities()
         self.paths = {(e.src_device, e.dst_device, e.proto, e.port) for e in self.store.edges()}
+        if self.options.writer_process and hasattr(os, "fork"):
+            self._background = _Background()
         for iface in self.interfaces:
             self._open(iface, report=False)
         self._segment = self._new_segment()
@@ -269,6 +314,9 @@ class Monitor:
         self.settle()
         for iface in self.interfaces:
             self._stop_reader(iface)
+        if self._background is not None:  # from here on this process writes itself, in order
+            self._background.stop()
+            self._background = None
         self.flush(True, last=True)
         if self.rotator is not None:
             self.rotator.close()
@@ -433,12 +481,21 @@ class Monitor:
         read_fd, write_fd = os.pipe()
         # no database connection may cross the fork: SQLite keeps per-process lock state that a child would
         # inherit and corrupt the file with (and a PostgreSQL socket must not be shared); this process
-        # reconnects when it next writes
-        self.store.engine.dispose()
-        pid = os.fork()
+        # reconnects when it next writes. The background writer is held between two of its jobs meanwhile.
+        background = self._background
+        if background is not None:
+            background.lock.acquire()
+        pid = -1
+        try:
+            self.store.engine.dispose()
+            pid = os.fork()
+        finally:
+            if background is not None and pid != 0:
+                background.lock.release()
         if pid == 0:  # the child: only the snapshot, a connection of its own, then _exit
             code = 1
             try:
+                self._background = None  # its thread is not in the child: the child writes itself
                 os.close(read_fd)
                 os.nice(WRITER_NICE)  # capture is the foreground work: when CPU is short, writing waits
                 logged = self.events_logged
@@ -475,7 +532,8 @@ class Monitor:
         if os.waitstatus_to_exitcode(status) == 0 and data:
             identities, paths, last_seen, silent, logged, stored, full_at = pickle.loads(data)  # noqa: S301 - our child
             self.identities, self.paths, self.last_seen, self.silent = identities, paths, last_seen, silent
-            self.events_logged += logged
+            with self._count_lock:
+                self.events_logged += logged
             writer.segment.stored, writer.segment.full_at = stored, full_at
             return
         self.write_failures += 1
@@ -597,8 +655,16 @@ class Monitor:
     def _log(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        stored = self.store.add_events([e if e.sensor else _with_sensor(e, self.sensor) for e in events])
-        self.events_logged += len(stored)
+        named = [e if e.sensor else _with_sensor(e, self.sensor) for e in events]
+        if self._background is not None:
+            self._background.put(lambda: self._store_events(named))
+        else:
+            self._store_events(named)
+
+    def _store_events(self, events: list[Event]) -> None:
+        stored = self.store.add_events(events)
+        with self._count_lock:
+            self.events_logged += len(stored)
         if self.on_event is not None:
             for e in stored:
                 self.on_event(e)
@@ -623,7 +689,10 @@ class Monitor:
                     bytes_per_s=round(bps, 1), message=iface.message,
                 )
             )  # fmt: skip
-        self.store.put_status(rows)
+        if self._background is not None:
+            self._background.put(lambda: self.store.put_status(rows))
+        else:
+            self.store.put_status(rows)
 
 
 def _with_sensor(event: Event, sensor: str) -> Event:
