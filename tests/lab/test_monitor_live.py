@@ -257,6 +257,23 @@ _UDP_HELLO = (
 )
 
 
+def test_a_link_that_goes_down_shows_in_the_status(run: Run) -> None:
+    def message() -> str:
+        st = run.store()
+        try:
+            return next(s.message for s in st.status() if s.interface == "span0")
+        finally:
+            st.close()
+
+    subprocess.run(["ip", "-n", run.ward.switch, "link", "set", "mirror", "down"], check=True, timeout=30)
+    wait_for("link down in the status", lambda: "link down" in message(), timeout=15)
+    subprocess.run(["ip", "-n", run.ward.switch, "link", "set", "mirror", "up"], check=True, timeout=30)
+    wait_for("the link back in the status", lambda: "link down" not in message(), timeout=15)
+    assert run.monitor.poll() is None
+    stop(run)
+    assert tx_packets(run.sensor) == 0
+
+
 def test_monitor_refuses_an_interface_it_cannot_open(tmp_path: Path) -> None:
     """A typo in the interface name: a one-line error and exit code 3, not a traceback (no root needed)."""
     proc = subprocess.run(

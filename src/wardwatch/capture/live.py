@@ -95,6 +95,12 @@ def interface_exists(interface: str) -> bool:
     return (SYSFS / interface).is_dir()
 
 
+def link_down(interface: str) -> bool:
+    """True when ``interface`` exists and its link is down (no carrier, or administratively down): it is still
+    captured from, but nothing arrives."""
+    return _read(SYSFS / interface / "operstate") in ("down", "lowerlayerdown", "notpresent")
+
+
 def silence_problems(interface: str) -> list[str]:
     """What would let this host transmit on ``interface`` by itself (empty: nothing found).
 

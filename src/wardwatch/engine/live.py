@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wardwatch.capture.batch import RecordBatch, join_batches
-from wardwatch.capture.live import LiveSource, RingStats
+from wardwatch.capture.live import LiveSource, RingStats, link_down
 from wardwatch.capture.rotate import PcapngRotator, RotationError
 from wardwatch.engine import Engine, FastSession, _fewer_collections
 from wardwatch.errors import InterfaceError
@@ -686,13 +686,20 @@ class Monitor:
                     kernel_packets=stats.packets, drops=stats.drops, outgoing=stats.outgoing,
                     queue_blocks=stats.blocks_waiting, ring_blocks=stats.ring_blocks,
                     backlog=iface.reader.backlog if iface.reader is not None else 0, packets_per_s=round(pps, 1),
-                    bytes_per_s=round(bps, 1), message=iface.message,
+                    bytes_per_s=round(bps, 1), message=_message(iface),
                 )
             )  # fmt: skip
         if self._background is not None:
             self._background.put(lambda: self.store.put_status(rows))
         else:
             self.store.put_status(rows)
+
+
+def _message(iface: _Interface) -> str:
+    """The status message of ``iface``: why it is lost, that its link is down, or the silence check's note."""
+    if iface.state == "capturing" and link_down(iface.capture.interface):
+        return "; ".join(m for m in ("link down: nothing arrives", iface.message) if m)
+    return iface.message
 
 
 def _with_sensor(event: Event, sensor: str) -> Event:
