@@ -39,12 +39,15 @@ ORU = (
     "SFT|Philips Medical Systems|M.00.03|IntelliVue MX450|B42\n"
     "PID|1||MRN0000042^^^HOSP^MR||DOE^JANE||19580214|F\n"
 )
-NFT_RULES = """
-table netdev wwsilence {
-    chain egress { type filter hook egress device span0 priority 0; counter; }
-}
+NFT_OUTPUT = """
 table inet wwsilence {
     chain output { type filter hook output priority 0; counter; }
+}
+"""
+#: The netdev egress hook (Linux 5.16+) counts every frame leaving span0, whatever made it.
+NFT_EGRESS = """
+table netdev wwsilence {
+    chain egress { type filter hook egress device span0 priority 0; counter; }
 }
 """
 
@@ -113,8 +116,13 @@ def run(tmp_path: Path) -> Iterator[Run]:
     with open_lab(tmp_path / "logs") as ward:
         sensor = ward.add_sensor()
         rules = tmp_path / "silence.nft"
-        rules.write_text(NFT_RULES)
+        rules.write_text(NFT_OUTPUT)
         sensor.run(["nft", "-f", str(rules)])
+        rules.write_text(NFT_EGRESS)
+        try:  # an older kernel has no egress hook: the TX counter and the output hook still count then
+            sensor.run(["nft", "-f", str(rules)])
+        except RuntimeError as exc:
+            print(f"nftables egress hook unavailable: {exc}", file=sys.stderr)
         log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         log.bind(str(tmp_path / "syslog.sock"))
         proc = sensor.popen(
@@ -174,7 +182,8 @@ def test_monitor_fills_the_inventory_and_never_transmits(run: Run, tmp_path: Pat
     log = stop(run)
 
     assert tx_packets(run.sensor) == 0
-    assert nft_counters(run.sensor) == [0, 0]
+    counters = nft_counters(run.sensor)
+    assert counters in ([0], [0, 0]), counters  # the output hook, and the egress hook where the kernel has one
     with sqlite3.connect(run.db) as conn:  # written by the monitor and its writer children, never damaged
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     st = run.store()
