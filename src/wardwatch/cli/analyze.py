@@ -121,10 +121,11 @@ def analyze(
             except StoreError as exc:
                 raise fail(str(exc)) from exc
     if json_out is not None:
+        from wardwatch.engine import assess
         from wardwatch.report.json_doc import analysis_document, write_json
 
-        with output(json_out) as fh:
-            write_json(analysis_document(analysis), fh)
+        with output(json_out) as fh:  # the document carries the base risk rules' findings
+            write_json(analysis_document(assess(analysis, rules)), fh)
     if not quiet:
         from rich.table import Table
 

@@ -1284,3 +1284,13 @@ def _worker(index: int, path: str) -> FileOutcome:
 def analyze(paths: Sequence[str | os.PathLike[str]], progress: ProgressCallback | None = None) -> RunResult:
     """Analyse ``paths`` with the default dissectors (convenience for callers and tests)."""
     return Engine().analyze(paths, progress)
+
+
+def assess(analysis: Analysis, catalog: Catalog | None = None) -> Analysis:
+    """``analysis`` with the findings of the base risk rules (``risk``) over its devices and map edges; a rule
+    that fails is reported in ``errors``, the others' findings are kept."""
+    from wardwatch.risk import RiskContext, default_rules, evaluate
+
+    ctx = RiskContext(analysis.devices, analysis.edges, catalog if catalog is not None else builtin_catalog())
+    findings, problems = evaluate(default_rules(), ctx)
+    return dataclasses.replace(analysis, findings=findings, errors=(*analysis.errors, *problems))

@@ -6,9 +6,7 @@ from datetime import UTC, datetime
 
 from wardwatch.inventory.catalog import builtin
 from wardwatch.model.inventory import Device
-
-#: Protocol versions that are a legacy signal (``protocol`` evidence).
-LEGACY_PROTOCOLS = frozenset({"smb:smb1-only", "smb:NT LM 0.12", "ssl:3.0", "tls:1.0", "tls:1.1", "snmp:v1"})
+from wardwatch.risk.base import LEGACY_PROTOCOLS
 
 
 def iso(ns: int | None) -> str | None:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from wardwatch.model.capture import CaptureInfo
+from wardwatch.model.finding import Finding
 from wardwatch.model.flow import Edge, Flow, proto_name
 from wardwatch.model.inventory import Device
 from wardwatch.report.common import iso, notes, roles, values
@@ -212,3 +213,20 @@ def write_captures_csv(captures: Iterable[CaptureInfo], out: TextIO) -> None:
                 )
             ]
         )
+
+
+FINDING_COLUMNS = ["severity", "rule", "title", "devices", "first_seen", "last_seen", "remediation", "id"]
+
+
+def write_findings_csv(findings: Iterable[Finding], out: TextIO) -> None:
+    """Findings, most severe first as given; devices joined with ``;``."""
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(FINDING_COLUMNS)
+    for f in findings:
+        w.writerow(
+            _safe(v)
+            for v in (
+                f.severity.name.lower(), f.rule, f.title, ";".join(f.devices), iso(f.first_ns), iso(f.last_ns),
+                f.remediation, f.id,
+            )
+        )  # fmt: skip
