@@ -185,3 +185,40 @@ def test_findings_command_and_its_exit_code(tmp_path: Path) -> None:
         timeout=300,
     )
     assert {f["rule"] for f in json.loads(doc.stdout)["findings"]} == {"cleartext-phi", "internet-exposure"}
+
+
+def test_suppressions_need_a_reason_and_an_expiry_and_hide_until_then(tmp_path: Path) -> None:
+    db = str(tmp_path / "w.db")
+    subprocess.run([WARDWATCH, "analyze", str(SAMPLE), "--db", db, "-q"], check=True, timeout=300)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([WARDWATCH, *args, "--db", db], capture_output=True, text=True, timeout=300)
+
+    docs = json.loads(run("findings", "--format", "json").stdout)
+    (exposed,) = [d["id"] for d in docs if d["rule"] == "internet-exposure"]
+    assert run("suppress", exposed, "--reason", " ", "--until", "2099-01-01").returncode == 2  # no reason
+    assert run("suppress", exposed, "--reason", "vendor cloud", "--until", "2020-01-01").returncode == 2  # past
+    assert run("suppress", exposed, "--reason", "vendor cloud", "--until", "2099-01-01").returncode == 2  # > 1 year
+    assert run("suppress", "internet-exposure:0000000000000000", "--reason", "x", "--until", _soon()).returncode == 3
+    ok = run("suppress", exposed, "--reason", "vendor cloud, contract 17", "--until", _soon(), "--by", "biomed")
+    assert ok.returncode == 0, ok.stderr
+    shown = json.loads(run("findings", "--format", "json").stdout)
+    assert exposed not in {d["id"] for d in shown} and len(shown) == len(docs) - 1
+    everything = {d["id"]: d for d in json.loads(run("findings", "--format", "json", "--all").stdout)}
+    assert everything[exposed]["suppressed"] == {
+        "reason": "vendor cloud, contract 17",
+        "until": _soon(),
+        "by": "biomed",
+    }
+    assert run("findings", "--fail-on", "high").returncode == 1  # the PHI findings are still there
+    assert run("findings", "--fail-on", "high", "--severity", "cleartext-phi=low").returncode == 0
+    raised = json.loads(run("findings", "--format", "json", "--severity", "cleartext-phi=critical").stdout)
+    assert {d["severity"] for d in raised if d["rule"] == "cleartext-phi"} == {"critical"}
+    bad = run("findings", "--severity", "no-such-rule=high")
+    assert bad.returncode == 2 and "no risk rule named no-such-rule" in bad.stderr
+
+
+def _soon() -> str:
+    import datetime
+
+    return (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)).strftime("%Y-%m-%d")

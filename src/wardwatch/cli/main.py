@@ -15,7 +15,7 @@ import typer
 from wardwatch import __version__
 from wardwatch.cli.analyze import analyze
 from wardwatch.cli.common import Exit, fail
-from wardwatch.cli.findings import findings
+from wardwatch.cli.findings import findings, suppress
 from wardwatch.cli.inventory import captures, comm_map, devices, flows
 from wardwatch.cli.monitor import events, monitor, status
 from wardwatch.cli.report import report
@@ -53,6 +53,7 @@ app.command("monitor")(monitor)
 app.command("events")(events)
 app.command("status")(status)
 app.command("findings")(findings)
+app.command("suppress")(suppress)
 
 
 def main() -> None:

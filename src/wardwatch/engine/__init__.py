@@ -64,6 +64,7 @@ from wardwatch.model import (
     LinkType,
     Packet,
     PacketRef,
+    Severity,
     Skipped,
     flow_sort_key,
 )
@@ -1286,11 +1287,13 @@ def analyze(paths: Sequence[str | os.PathLike[str]], progress: ProgressCallback 
     return Engine().analyze(paths, progress)
 
 
-def assess(analysis: Analysis, catalog: Catalog | None = None) -> Analysis:
-    """``analysis`` with the findings of the base risk rules (``risk``) over its devices and map edges; a rule
-    that fails is reported in ``errors``, the others' findings are kept."""
+def assess(
+    analysis: Analysis, catalog: Catalog | None = None, severities: dict[str, Severity] | None = None
+) -> Analysis:
+    """``analysis`` with the findings of the base risk rules (``risk``) over its devices and map edges, with
+    ``severities`` overriding rules' own; a rule that fails is reported in ``errors``, the others' kept."""
     from wardwatch.risk import RiskContext, default_rules, evaluate
 
     ctx = RiskContext(analysis.devices, analysis.edges, catalog if catalog is not None else builtin_catalog())
-    findings, problems = evaluate(default_rules(), ctx)
+    findings, problems = evaluate(default_rules(), ctx, severities)
     return dataclasses.replace(analysis, findings=findings, errors=(*analysis.errors, *problems))

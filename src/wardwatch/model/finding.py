@@ -33,3 +33,18 @@ class Finding:
     remediation: str
     first_ns: int
     last_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A person's decision to hide a finding for a while: always with a reason and an expiry."""
+
+    finding_id: str
+    reason: str
+    until_ns: int
+    """The suppression ends here (ns since the epoch); the finding shows again after it."""
+    created_ns: int
+    created_by: str
+
+    def active(self, now_ns: int) -> bool:
+        return now_ns < self.until_ns

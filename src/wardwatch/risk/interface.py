@@ -7,8 +7,9 @@ to do about it. ``evaluate`` runs rules and never lets one rule's bug lose the o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,15 +48,26 @@ def finding_id(rule: str, *about: str) -> str:
     return f"{rule}:{hashlib.sha256(chr(0).join(about).encode()).hexdigest()[:16]}"
 
 
-def evaluate(rules: Sequence[Rule], ctx: RiskContext) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
+def evaluate(
+    rules: Sequence[Rule], ctx: RiskContext, severities: Mapping[str, Severity] | None = None
+) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
     """Every rule's findings, most severe first (then by rule and id), and what could not be evaluated: a rule
-    that fails is reported by name and reason, the others still run."""
+    that fails is reported by name and reason, the others still run. ``severities`` sets a rule's severity
+    (the hospital's policy) in place of the rule's own judgement; naming a rule that does not exist is an
+    error (``ValueError``), not a silent no-op."""
+    unknown = sorted(set(severities or {}) - {r.name for r in rules})
+    if unknown:
+        known = ", ".join(sorted(r.name for r in rules))
+        raise ValueError(f"no risk rule named {', '.join(unknown)} (rules: {known})")
     findings: list[Finding] = []
     problems: list[str] = []
     for rule in rules:
         try:
-            findings += rule.evaluate(ctx)
+            found = list(rule.evaluate(ctx))
         except Exception as exc:  # a rule bug must not lose the other rules' findings
             problems.append(f"risk rule {rule.name} failed: {type(exc).__name__}: {exc}")
+            continue
+        level = (severities or {}).get(rule.name)
+        findings += found if level is None else [dataclasses.replace(f, severity=level) for f in found]
     findings.sort(key=lambda f: (-int(f.severity), f.rule, f.id))
     return tuple(findings), tuple(problems)

@@ -40,13 +40,14 @@ from wardwatch.errors import StoreError
 from wardwatch.model.analysis import Analysis
 from wardwatch.model.capture import CaptureInfo, Skipped
 from wardwatch.model.event import Event, EventKind, InterfaceStatus
+from wardwatch.model.finding import Suppression
 from wardwatch.model.flow import Edge, Flow, FlowColumns, flow_sort_key
 from wardwatch.model.inventory import SINGLE_VALUED, AddressUse, Device, DeviceId, DeviceKind, Evidence, choose
 from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
 
 #: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 #: Flow rows built and inserted per executemany call.
 INSERT_SLICE = 20_000
 #: Columns of ``sensor_status``, named as the fields of ``InterfaceStatus``.
@@ -662,6 +663,29 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.sensor_status).order_by(s.sensor, s.interface))
             return [InterfaceStatus(**{f: getattr(r, f) for f in STATUS_FIELDS}) for r in rows]
+
+    def suppress(self, suppression: Suppression) -> None:
+        """Suppress a finding (replacing an earlier suppression of the same id)."""
+        s = t.suppressions.c
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(t.suppressions).where(s.finding_id == suppression.finding_id))
+                conn.execute(
+                    insert(t.suppressions).values(
+                        finding_id=suppression.finding_id, reason=suppression.reason, until_ns=suppression.until_ns,
+                        created_ns=suppression.created_ns, created_by=suppression.created_by,
+                    )
+                )  # fmt: skip
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not store the suppression: {exc}") from exc
+
+    def suppressions(self) -> dict[str, Suppression]:
+        """Every suppression by finding id (expired ones too: they are history)."""
+        with self.engine.connect() as conn:
+            return {
+                r.finding_id: Suppression(r.finding_id, r.reason, r.until_ns, r.created_ns, r.created_by)
+                for r in conn.execute(select(t.suppressions))
+            }
 
     def identities(self) -> dict[str, tuple[str | None, ...]]:
         """Every device's (vendor, model, device type, firmware, OS) as stored."""

@@ -211,6 +211,17 @@ sensor_status = Table(
 )
 """The latest operational figures of each monitored interface (one row per sensor and interface)."""
 
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("finding_id", String(96), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("until_ns", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+"""Findings a person suppressed: never without a reason, never without an expiry (``until_ns``)."""
+
 #: Alembic's bookkeeping table, as Alembic creates it (a new database is stamped with the head revision
 #: through it); kept apart from ``metadata``, which holds wardwatch's own tables.
 alembic_version = Table(
