@@ -222,3 +222,38 @@ def _soon() -> str:
     import datetime
 
     return (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)).strftime("%Y-%m-%d")
+
+
+def test_new_devices_and_paths_since_the_baseline_are_findings(tmp_path: Path) -> None:
+    """The live monitor's new-device and new-path events (real monitor logic over the sample replayed) become
+    findings; what the baseline already held, or what was learned, does not."""
+    from tests.engine.test_live import Clock, Replay, monitor, sample_shift
+    from wardwatch.store import Store
+
+    def run_monitor(db: str, learn: float) -> Store:
+        store = Store.open(db)
+        source, clock = Replay(), Clock()
+        mon = monitor(store, source, clock, learn_s=learn)
+        mon.start()
+        source.feed(SAMPLE, sample_shift())
+        mon.settle()
+        mon.close()
+        return store
+
+    fresh = run_monitor(str(tmp_path / "fresh.db"), 0.0)
+    try:
+        found = assess(fresh.analysis(), events=fresh.events()).findings
+        new = [f for f in found if f.rule == "new-since-baseline"]
+        assert {f.devices[0] for f in new if f.title.startswith("new device")} == {d.id for d in fresh.devices()}
+        assert any(f.title.startswith("new path") for f in new)
+        assert any(f.severity is Severity.MEDIUM for f in new)  # paths of medical devices
+    finally:
+        fresh.close()
+    learned = run_monitor(str(tmp_path / "learned.db"), 3600.0)
+    try:
+        assert not [
+            f for f in assess(learned.analysis(), events=learned.events()).findings if f.rule == "new-since-baseline"
+        ]
+    finally:
+        learned.close()
+    assert "new-since-baseline" not in rules_of(findings_of(SAMPLE))  # a file analysis has no baseline

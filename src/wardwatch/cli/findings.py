@@ -82,7 +82,8 @@ def findings(
     levels = _severities(severity or [])
     with open_store(db) as store:
         try:
-            analysis = assess(store.analysis(), severities=levels)
+            baseline = store.events(kinds=["new-device", "new-path"])
+            analysis = assess(store.analysis(), severities=levels, events=baseline)
         except ValueError as exc:  # a --severity naming no rule
             raise fail(f"--severity: {exc}", Exit.USAGE) from None
         suppressed = store.suppressions()
@@ -143,7 +144,8 @@ def suppress(
     with open_store(db) as store:
         from wardwatch.engine import assess
 
-        known = {f.id: f for f in assess(store.analysis()).findings}
+        baseline = store.events(kinds=["new-device", "new-path"])
+        known = {f.id: f for f in assess(store.analysis(), events=baseline).findings}
         if finding_id not in known:
             raise fail(f"no finding {finding_id} in {db} (wardwatch findings --all lists them)")
         store.suppress(Suppression(finding_id, reason.strip(), until_ns, now, by or getpass.getuser()))

@@ -68,6 +68,7 @@ from wardwatch.model import (
     Skipped,
     flow_sort_key,
 )
+from wardwatch.model.event import Event
 from wardwatch.model.packet import RAW_ALIASES
 
 #: Frame numbers kept as examples per skip reason.
@@ -1288,12 +1289,15 @@ def analyze(paths: Sequence[str | os.PathLike[str]], progress: ProgressCallback 
 
 
 def assess(
-    analysis: Analysis, catalog: Catalog | None = None, severities: dict[str, Severity] | None = None
+    analysis: Analysis,
+    catalog: Catalog | None = None,
+    severities: dict[str, Severity] | None = None,
+    events: Sequence[Event] = (),
 ) -> Analysis:
     """``analysis`` with the findings of the base risk rules (``risk``) over its devices and map edges, with
     ``severities`` overriding rules' own; a rule that fails is reported in ``errors``, the others' kept."""
     from wardwatch.risk import RiskContext, default_rules, evaluate
 
-    ctx = RiskContext(analysis.devices, analysis.edges, catalog if catalog is not None else builtin_catalog())
+    ctx = RiskContext(analysis.devices, analysis.edges, catalog if catalog is not None else builtin_catalog(), events)
     findings, problems = evaluate(default_rules(), ctx, severities)
     return dataclasses.replace(analysis, findings=findings, errors=(*analysis.errors, *problems))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wardwatch.inventory.catalog import Catalog
+from wardwatch.model.event import Event
 from wardwatch.model.finding import Finding, Severity
 from wardwatch.model.flow import Edge
 from wardwatch.model.inventory import Device
@@ -27,6 +28,8 @@ class RiskContext:
     edges: Sequence[Edge]
     catalog: Catalog
     """The taxonomy (which device classes are medical) and fingerprint rules."""
+    events: Sequence[Event] = ()
+    """Live monitoring's events (new devices and paths against its baseline), when the store has them."""
 
 
 class Rule(Protocol):

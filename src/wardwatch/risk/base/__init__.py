@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from wardwatch.model.event import EventKind
 from wardwatch.model.finding import Finding, Severity
 from wardwatch.model.flow import Edge
 from wardwatch.model.inventory import Device, DeviceId, Evidence
@@ -184,6 +185,39 @@ class _VlanBridging:
             )  # fmt: skip
 
 
+class _NewSinceBaseline:
+    """New devices and new communication paths the live monitor reported against its learned baseline: each
+    is a change to review (medium when a medical device is involved)."""
+
+    name = "new-since-baseline"
+    severity = Severity.LOW
+
+    def evaluate(self, ctx: RiskContext) -> Iterable[Finding]:
+        by_id = {d.id: d for d in ctx.devices}
+        medical = {d.id for d in ctx.devices if ctx.catalog.is_medical(d.device_type)}
+        for e in ctx.events:
+            if e.kind not in (EventKind.NEW_DEVICE, EventKind.NEW_PATH) or e.device is None:
+                continue
+            involved = tuple(x for x in (e.device, e.peer) if x)
+            level = Severity.MEDIUM if medical & set(involved) else Severity.LOW
+            if e.kind is EventKind.NEW_DEVICE:
+                device = by_id.get(e.device)
+                title = f"new device since the baseline: {_name(device) if device else e.device}"
+                about: tuple[str, ...] = (e.device,)
+            else:
+                title = f"new path since the baseline: {e.device} -> {e.peer} {e.service}"
+                about = (e.device, e.peer or "", e.service or "")
+            yield Finding(
+                id=finding_id(self.name, e.kind.value, *about), rule=self.name, severity=level, title=title,
+                description="The live monitor saw this for the first time after its baseline was learned: a device "
+                "or a communication path nobody has reviewed yet.",
+                devices=involved, evidence=(f"event {e.id} from {e.sensor}: {e.summary}",),
+                remediation="Confirm it is expected (then suppress this finding with the reason), or find and "
+                "remove it; expected medical flows belong in the zone's conduits.",
+                first_ns=e.ts_ns, last_ns=e.ts_ns,
+            )  # fmt: skip
+
+
 def default_rules() -> list[Rule]:
     """The base rules, in a fixed order."""
     return [
@@ -216,4 +250,5 @@ def default_rules() -> list[Rule]:
         _CleartextManagement(),
         _InternetExposure(),
         _VlanBridging(),
+        _NewSinceBaseline(),
     ]  # fmt: skip
