@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE, dhcp_request_frame, write_pcap
-from wardwatch.engine import analyze
+from wardwatch.engine import analyze, assess
 from wardwatch.report.html import render_html
 
 CHROMIUM = "/usr/bin/chromium"
@@ -46,7 +46,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     evil = write_pcap(tmp / "evil.pcap", [(1_764_316_900_000_000_000, frame)])
     result = analyze([SAMPLE, evil])
     path = tmp / "report.html"
-    path.write_text(render_html(result.analysis, "test", generated_ns=0), encoding="utf-8")
+    path.write_text(render_html(assess(result.analysis), "test", generated_ns=0), encoding="utf-8")
     return path
 
 
@@ -103,3 +103,17 @@ def test_values_from_the_wire_stay_text(browser: object, report: Path) -> None:
     assert EVIL in page.locator("#details").inner_text()
     assert page.evaluate("window.pwned") is None
     page.close()
+
+
+def test_findings_are_listed_with_their_evidence_and_remediation(browser: object, report: Path) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(report.as_uri())
+    rows = page.locator("#findings-table tbody tr")
+    assert rows.count() == int(page.inner_text("#stat-findings")) == 11
+    text = page.inner_text("#findings")
+    assert "patient data in clear: ICU-MON-01 (hl7-pid)" in text and "medical device talking to the internet" in text
+    assert "Carry HL7 over TLS" in text and "phi_cleartext=hl7-pid" in text
+    assert page.locator("#findings-table tr.sev-high").count() == 11
+    assert not errors and not page.evaluate("window.pwned === 1")

@@ -17,11 +17,18 @@ def report(
     ],
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Write one self-contained HTML page: inventory table and interactive communication map."""
+    """Write one self-contained HTML page: findings, inventory table and interactive communication map."""
+    import dataclasses
+    import time
+
+    from wardwatch.engine import assess
     from wardwatch.report.html import render_html  # Jinja2 is loaded by the command that needs it
 
     with open_store(db) as store:
-        analysis = store.analysis()
+        analysis = assess(store.analysis(), events=store.events(kinds=["new-device", "new-path"]))
+        now = time.time_ns()
+        hidden = {k for k, s in store.suppressions().items() if s.active(now)}
+    analysis = dataclasses.replace(analysis, findings=tuple(f for f in analysis.findings if f.id not in hidden))
     page = render_html(analysis, __version__)
     with output(html) as fh:
         fh.write(page)

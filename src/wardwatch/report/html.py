@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from wardwatch.model.analysis import Analysis
 from wardwatch.report.common import device_label, iso
-from wardwatch.report.json_doc import capture_doc, device_doc, skipped_doc
+from wardwatch.report.json_doc import capture_doc, device_doc, finding_doc, skipped_doc
 
 
 def _asset(name: str) -> str:
@@ -76,6 +76,7 @@ def render_html(analysis: Analysis, version: str, generated_ns: int | None = Non
         span=span,
         devices=devices,
         captures=[capture_doc(c) for c in analysis.captures],
+        findings=[finding_doc(f) for f in analysis.findings],
         skipped=[skipped_doc(s) for s in analysis.skipped],
         skipped_total=sum(s.count for s in analysis.skipped),
         errors=list(analysis.errors),
