@@ -14,6 +14,7 @@ import typer
 
 from wardwatch import __version__
 from wardwatch.cli.analyze import analyze
+from wardwatch.cli.assets import app as assets_app
 from wardwatch.cli.common import Exit, fail
 from wardwatch.cli.findings import findings, suppress
 from wardwatch.cli.inventory import captures, comm_map, devices, flows
@@ -54,6 +55,7 @@ app.command("events")(events)
 app.command("status")(status)
 app.command("findings")(findings)
 app.command("suppress")(suppress)
+app.add_typer(assets_app, name="assets")
 
 
 def main() -> None:

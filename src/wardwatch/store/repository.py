@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from wardwatch.errors import StoreError
 from wardwatch.model.analysis import Analysis
+from wardwatch.model.asset import Asset
 from wardwatch.model.capture import CaptureInfo, Skipped
 from wardwatch.model.event import Event, EventKind, InterfaceStatus
 from wardwatch.model.finding import Suppression
@@ -47,7 +48,7 @@ from wardwatch.model.observation import CaptureId, PacketRef
 from wardwatch.store import schema as t
 
 #: Newest migration in ``migrations/versions`` (a test checks it against Alembic's own view).
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 #: Flow rows built and inserted per executemany call.
 INSERT_SLICE = 20_000
 #: Columns of ``sensor_status``, named as the fields of ``InterfaceStatus``.
@@ -686,6 +687,52 @@ class Store:
                 r.finding_id: Suppression(r.finding_id, r.reason, r.until_ns, r.created_ns, r.created_by)
                 for r in conn.execute(select(t.suppressions))
             }
+
+    def put_assets(self, items: Sequence[Asset], now_ns: int) -> None:
+        """Store assets (one transaction): a row per asset id, replacing what an earlier import said of it."""
+        rows = [
+            {
+                "asset_id": a.asset_id,
+                "vendor": a.vendor,
+                "model": a.model,
+                "serial": a.serial,
+                "firmware": a.firmware,
+                "mac": a.mac,
+                "ip": a.ip,
+                "location": a.location,
+                "extra": json.dumps(dict(a.extra), sort_keys=True),
+                "source": a.source,
+                "imported_ns": now_ns,
+            }  # fmt: skip
+            for a in items
+        ]
+        try:
+            with self.engine.begin() as conn:
+                for chunk in _chunks([a.asset_id for a in items]):
+                    conn.execute(delete(t.assets).where(t.assets.c.asset_id.in_(chunk)))
+                if rows:
+                    conn.execute(insert(t.assets), rows)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not store the assets: {exc}") from exc
+
+    def assets(self) -> list[Asset]:
+        """Every imported asset, by asset id."""
+        with self.engine.connect() as conn:
+            return [
+                Asset(
+                    asset_id=r.asset_id,
+                    vendor=r.vendor,
+                    model=r.model,
+                    serial=r.serial,
+                    firmware=r.firmware,
+                    mac=r.mac,
+                    ip=r.ip,
+                    location=r.location,
+                    extra=tuple(sorted(json.loads(r.extra).items())),
+                    source=r.source,
+                )  # fmt: skip
+                for r in conn.execute(select(t.assets).order_by(t.assets.c.asset_id))
+            ]
 
     def identities(self) -> dict[str, tuple[str | None, ...]]:
         """Every device's (vendor, model, device type, firmware, OS) as stored."""

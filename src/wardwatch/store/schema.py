@@ -222,6 +222,24 @@ suppressions = Table(
 )
 """Findings a person suppressed: never without a reason, never without an expiry (``until_ns``)."""
 
+assets = Table(
+    "assets",
+    metadata,
+    Column("asset_id", String(128), primary_key=True),
+    Column("vendor", Text),
+    Column("model", Text),
+    Column("serial", Text),
+    Column("firmware", Text),
+    Column("mac", String(17)),
+    Column("ip", String(45)),
+    Column("location", Text),
+    Column("extra", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("imported_ns", BigInteger, nullable=False),
+)
+"""The hospital's asset list as last imported (a row per asset id; importing it again replaces the rows).
+``extra`` is a JSON object of the list's other columns; ``source`` the file and line."""
+
 #: Alembic's bookkeeping table, as Alembic creates it (a new database is stamped with the head revision
 #: through it); kept apart from ``metadata``, which holds wardwatch's own tables.
 alembic_version = Table(
