@@ -91,12 +91,12 @@ def list_assets(
         elif fmt is ListFormat.csv:
             import csv
 
-            from wardwatch.report.csv_out import _safe
+            from wardwatch.report.csv_out import safe_cell
 
             w = csv.writer(fh, lineterminator="\n")
             w.writerow(list(rows[0]) if rows else ["status"])
             for r in rows:
-                w.writerow(_safe(v) for v in r.values())
+                w.writerow(safe_cell(v) for v in r.values())
         else:
             from rich.table import Table
 

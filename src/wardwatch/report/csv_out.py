@@ -71,7 +71,7 @@ EDGE_COLUMNS = [
 ]
 
 
-def _safe(value: object) -> str:
+def safe_cell(value: object) -> str:
     """Text for a CSV cell; cells that a spreadsheet would run as a formula are quoted with a leading '."""
     text = "" if value is None else str(value)
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):
@@ -94,7 +94,7 @@ def write_devices_csv(devices: Iterable[Device], out: TextIO) -> None:
     for d in devices:
         w.writerow(
             [
-                _safe(v)
+                safe_cell(v)
                 for v in (
                     d.id,
                     d.kind.value,
@@ -127,7 +127,7 @@ def write_flows_csv(flows: Iterable[Flow], out: TextIO) -> None:
     for f in flows:
         w.writerow(
             [
-                _safe(v)
+                safe_cell(v)
                 for v in (
                     f.capture,
                     proto_name(f.proto),
@@ -159,7 +159,7 @@ def write_edges_csv(edges: Iterable[Edge], out: TextIO) -> None:
     for e in edges:
         w.writerow(
             [
-                _safe(v)
+                safe_cell(v)
                 for v in (
                     e.src_device,
                     e.dst_device,
@@ -197,7 +197,7 @@ def write_captures_csv(captures: Iterable[CaptureInfo], out: TextIO) -> None:
     for c in captures:
         w.writerow(
             [
-                _safe(v)
+                safe_cell(v)
                 for v in (
                     c.id,
                     c.path,
@@ -224,7 +224,7 @@ def write_findings_csv(findings: Iterable[Finding], out: TextIO) -> None:
     w.writerow(FINDING_COLUMNS)
     for f in findings:
         w.writerow(
-            _safe(v)
+            safe_cell(v)
             for v in (
                 f.severity.name.lower(), f.rule, f.title, ";".join(f.devices), iso(f.first_ns), iso(f.last_ns),
                 f.remediation, f.id,
