@@ -257,3 +257,29 @@ def test_new_devices_and_paths_since_the_baseline_are_findings(tmp_path: Path) -
     finally:
         learned.close()
     assert "new-since-baseline" not in rules_of(findings_of(SAMPLE))  # a file analysis has no baseline
+
+
+def test_findings_as_sarif_for_result_collectors(tmp_path: Path) -> None:
+    db = str(tmp_path / "w.db")
+    subprocess.run([WARDWATCH, "analyze", str(SAMPLE), "--db", db, "-q"], check=True, timeout=300)
+    out = subprocess.run(
+        [WARDWATCH, "findings", "--db", db, "--format", "sarif"], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    log = json.loads(out.stdout)
+    assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-2.1.0.json")
+    (run,) = log["runs"]
+    rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert sorted(rules) == ["cleartext-phi", "internet-exposure"] and run["tool"]["driver"]["name"] == "wardwatch"
+    docs = json.loads(
+        subprocess.run(
+            [WARDWATCH, "findings", "--db", db, "--format", "json"], capture_output=True, text=True, timeout=300
+        ).stdout
+    )
+    assert len(run["results"]) == len(docs)
+    for result, doc in zip(run["results"], docs, strict=True):
+        assert rules[result["ruleIndex"]] == result["ruleId"] == doc["rule"]
+        assert result["level"] == "error" and result["properties"]["security-severity"] == "8.0"  # all high here
+        assert result["partialFingerprints"]["wardwatchFindingId"] == doc["id"]
+        assert [loc["name"] for loc in result["logicalLocations"]] == doc["devices"]
+        assert result["message"]["text"] == doc["title"]

@@ -16,7 +16,6 @@ from wardwatch.cli.common import (
     DEFAULT_DB,
     DbOption,
     Exit,
-    ListFormat,
     OutputOption,
     console_for,
     err,
@@ -25,6 +24,15 @@ from wardwatch.cli.common import (
     output,
 )
 from wardwatch.model.finding import Finding, Severity, Suppression
+
+
+class FindingFormat(StrEnum):
+    """Output formats of ``wardwatch findings``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    sarif = "sarif"
 
 
 class FailOn(StrEnum):
@@ -52,8 +60,8 @@ def _severities(items: list[str]) -> dict[str, Severity]:
 def findings(
     db: DbOption = DEFAULT_DB,
     fmt: Annotated[
-        ListFormat, typer.Option("--format", envvar="WARDWATCH_FORMAT", help="Output format.")
-    ] = ListFormat.table,
+        FindingFormat, typer.Option("--format", envvar="WARDWATCH_FORMAT", help="Output format.")
+    ] = FindingFormat.table,
     out: OutputOption = "-",
     fail_on: Annotated[
         FailOn,
@@ -92,13 +100,18 @@ def findings(
     items = [f for f in analysis.findings if show_all or f.id not in active]
     hidden = len(analysis.findings) - len(items)
     with output(out) as fh:
-        if fmt is ListFormat.json:
+        if fmt is FindingFormat.sarif:
+            from wardwatch import __version__
+            from wardwatch.report.sarif import write_sarif
+
+            write_sarif(items, __version__, fh)
+        elif fmt is FindingFormat.json:
             from wardwatch.report.json_doc import finding_doc
 
             docs = [{**finding_doc(f), "suppressed": _suppression_doc(active.get(f.id))} for f in items]
             json.dump(docs, fh, indent=2, sort_keys=True, ensure_ascii=False)
             fh.write("\n")
-        elif fmt is ListFormat.csv:
+        elif fmt is FindingFormat.csv:
             from wardwatch.report.csv_out import write_findings_csv
 
             write_findings_csv(items, fh)
