@@ -25,6 +25,18 @@ def findings_of(*paths: str | Path) -> tuple[Finding, ...]:
     return assess(Engine().analyze([str(p) for p in paths]).analysis).findings
 
 
+def cli(db: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``wardwatch ARGS --db DB`` as a user runs it."""
+    return subprocess.run([WARDWATCH, *args, "--db", db], capture_output=True, text=True, timeout=300)
+
+
+def sample_db(tmp_path: Path) -> str:
+    """A database holding the analysed sample ward."""
+    db = str(tmp_path / "w.db")
+    assert cli(db, "analyze", str(SAMPLE), "-q").returncode == 0
+    return db
+
+
 def rules_of(found: Iterable[Finding]) -> dict[str, list[Finding]]:
     out: dict[str, list[Finding]] = {}
     for f in found:
@@ -162,21 +174,16 @@ def test_finding_ids_are_stable_across_runs(sample: dict[str, list[Finding]]) ->
 
 
 def test_findings_command_and_its_exit_code(tmp_path: Path) -> None:
-    db = str(tmp_path / "w.db")
-    subprocess.run([WARDWATCH, "analyze", str(SAMPLE), "--db", db, "-q"], check=True, timeout=300)
-    out = subprocess.run(
-        [WARDWATCH, "findings", "--db", db, "--format", "json"], capture_output=True, text=True, timeout=300
-    )
+    db = sample_db(tmp_path)
+    out = cli(db, "findings", "--format", "json")
     assert out.returncode == 0, out.stderr
     docs = json.loads(out.stdout)
     assert {d["rule"] for d in docs} == {"cleartext-phi", "internet-exposure"}
     assert all(
         {"id", "severity", "title", "devices", "evidence", "remediation", "first_seen"} <= d.keys() for d in docs
     )
-    high = subprocess.run([WARDWATCH, "findings", "--db", db, "--fail-on", "high"], capture_output=True, timeout=300)
-    critical = subprocess.run(
-        [WARDWATCH, "findings", "--db", db, "--fail-on", "critical"], capture_output=True, timeout=300
-    )
+    high = cli(db, "findings", "--fail-on", "high")
+    critical = cli(db, "findings", "--fail-on", "critical")
     assert (high.returncode, critical.returncode) == (1, 0)
     doc = subprocess.run(
         [WARDWATCH, "analyze", str(SAMPLE), "--no-store", "--json", "-", "-q"],
@@ -188,11 +195,10 @@ def test_findings_command_and_its_exit_code(tmp_path: Path) -> None:
 
 
 def test_suppressions_need_a_reason_and_an_expiry_and_hide_until_then(tmp_path: Path) -> None:
-    db = str(tmp_path / "w.db")
-    subprocess.run([WARDWATCH, "analyze", str(SAMPLE), "--db", db, "-q"], check=True, timeout=300)
+    db = sample_db(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([WARDWATCH, *args, "--db", db], capture_output=True, text=True, timeout=300)
+        return cli(db, *args)
 
     docs = json.loads(run("findings", "--format", "json").stdout)
     (exposed,) = [d["id"] for d in docs if d["rule"] == "internet-exposure"]
@@ -260,22 +266,15 @@ def test_new_devices_and_paths_since_the_baseline_are_findings(tmp_path: Path) -
 
 
 def test_findings_as_sarif_for_result_collectors(tmp_path: Path) -> None:
-    db = str(tmp_path / "w.db")
-    subprocess.run([WARDWATCH, "analyze", str(SAMPLE), "--db", db, "-q"], check=True, timeout=300)
-    out = subprocess.run(
-        [WARDWATCH, "findings", "--db", db, "--format", "sarif"], capture_output=True, text=True, timeout=300
-    )
+    db = sample_db(tmp_path)
+    out = cli(db, "findings", "--format", "sarif")
     assert out.returncode == 0, out.stderr
     log = json.loads(out.stdout)
     assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-2.1.0.json")
     (run,) = log["runs"]
     rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
     assert sorted(rules) == ["cleartext-phi", "internet-exposure"] and run["tool"]["driver"]["name"] == "wardwatch"
-    docs = json.loads(
-        subprocess.run(
-            [WARDWATCH, "findings", "--db", db, "--format", "json"], capture_output=True, text=True, timeout=300
-        ).stdout
-    )
+    docs = json.loads(cli(db, "findings", "--format", "json").stdout)
     assert len(run["results"]) == len(docs)
     for result, doc in zip(run["results"], docs, strict=True):
         assert rules[result["ruleIndex"]] == result["ruleId"] == doc["rule"]

@@ -85,18 +85,15 @@ def findings(
 ) -> None:
     """Risks in the stored inventory: patient data and credentials in clear, legacy protocols and operating
     systems, management in clear, medical devices and the internet, devices bridging VLANs."""
-    from wardwatch.engine import assess
+    from wardwatch.engine import assess_store
 
     levels = _severities(severity or [])
     with open_store(db) as store:
         try:
-            baseline = store.events(kinds=["new-device", "new-path"])
-            analysis = assess(store.analysis(), severities=levels, events=baseline)
+            analysis = assess_store(store, levels)
         except ValueError as exc:  # a --severity naming no rule
             raise fail(f"--severity: {exc}", Exit.USAGE) from None
-        suppressed = store.suppressions()
-    now = time.time_ns()
-    active = {k: s for k, s in suppressed.items() if s.active(now)}
+        active = store.active_suppressions(time.time_ns())
     items = [f for f in analysis.findings if show_all or f.id not in active]
     hidden = len(analysis.findings) - len(items)
     with output(out) as fh:
@@ -155,10 +152,9 @@ def suppress(
     if until_ns - now > 366 * 86400 * 1_000_000_000:
         raise fail(f"--until {until}: more than a year away; suppressions must be reviewed", Exit.USAGE)
     with open_store(db) as store:
-        from wardwatch.engine import assess
+        from wardwatch.engine import assess_store
 
-        baseline = store.events(kinds=["new-device", "new-path"])
-        known = {f.id: f for f in assess(store.analysis(), events=baseline).findings}
+        known = {f.id: f for f in assess_store(store).findings}
         if finding_id not in known:
             raise fail(f"no finding {finding_id} in {db} (wardwatch findings --all lists them)")
         store.suppress(Suppression(finding_id, reason.strip(), until_ns, now, by or getpass.getuser()))

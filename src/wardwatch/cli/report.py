@@ -21,13 +21,12 @@ def report(
     import dataclasses
     import time
 
-    from wardwatch.engine import assess
+    from wardwatch.engine import assess_store
     from wardwatch.report.html import render_html  # Jinja2 is loaded by the command that needs it
 
     with open_store(db) as store:
-        analysis = assess(store.analysis(), events=store.events(kinds=["new-device", "new-path"]))
-        now = time.time_ns()
-        hidden = {k for k, s in store.suppressions().items() if s.active(now)}
+        analysis = assess_store(store)
+        hidden = store.active_suppressions(time.time_ns())
     analysis = dataclasses.replace(analysis, findings=tuple(f for f in analysis.findings if f.id not in hidden))
     page = render_html(analysis, __version__)
     with output(html) as fh:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -68,8 +68,11 @@ from wardwatch.model import (
     Skipped,
     flow_sort_key,
 )
-from wardwatch.model.event import Event
+from wardwatch.model.event import Event, EventKind
 from wardwatch.model.packet import RAW_ALIASES
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is loaded by the commands that write: `analyze --no-store` starts faster
+    from wardwatch.store.repository import Store
 
 #: Frame numbers kept as examples per skip reason.
 MAX_EXAMPLES = 5
@@ -1286,6 +1289,13 @@ def _worker(index: int, path: str) -> FileOutcome:
 def analyze(paths: Sequence[str | os.PathLike[str]], progress: ProgressCallback | None = None) -> RunResult:
     """Analyse ``paths`` with the default dissectors (convenience for callers and tests)."""
     return Engine().analyze(paths, progress)
+
+
+def assess_store(store: Store, severities: dict[str, Severity] | None = None) -> Analysis:
+    """Everything in ``store`` with the base rules' findings, live monitoring's new devices and paths included
+    (suppressions are the caller's to apply: ``Store.active_suppressions``)."""
+    events = store.events(kinds=[EventKind.NEW_DEVICE.value, EventKind.NEW_PATH.value])
+    return assess(store.analysis(), severities=severities, events=events)
 
 
 def assess(

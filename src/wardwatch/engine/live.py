@@ -16,6 +16,7 @@ The monitor only reads from its interfaces (``capture.live``) and writes to the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -655,7 +656,7 @@ class Monitor:
     def _log(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        named = [e if e.sensor else _with_sensor(e, self.sensor) for e in events]
+        named = [e if e.sensor else dataclasses.replace(e, sensor=self.sensor) for e in events]
         if self._background is not None:
             self._background.put(lambda: self._store_events(named))
         else:
@@ -700,10 +701,6 @@ def _message(iface: _Interface) -> str:
     if iface.state == "capturing" and link_down(iface.capture.interface):
         return "; ".join(m for m in ("link down: nothing arrives", iface.message) if m)
     return iface.message
-
-
-def _with_sensor(event: Event, sensor: str) -> Event:
-    return Event(event.kind, event.ts_ns, event.summary, event.device, event.peer, event.service, event.detail, sensor)
 
 
 def _shape(device: Device) -> tuple[object, ...]:

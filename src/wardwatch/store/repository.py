@@ -680,6 +680,10 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"could not store the suppression: {exc}") from exc
 
+    def active_suppressions(self, now_ns: int) -> dict[str, Suppression]:
+        """The suppressions not yet expired at ``now_ns``, by finding id."""
+        return {k: s for k, s in self.suppressions().items() if s.active(now_ns)}
+
     def suppressions(self) -> dict[str, Suppression]:
         """Every suppression by finding id (expired ones too: they are history)."""
         with self.engine.connect() as conn:
